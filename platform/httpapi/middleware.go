@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/souk/souk/platform/fault"
+	"github.com/souk/souk/platform/telemetry"
+)
+
+// Options configures Wrap.
+type Options struct {
+	Log *slog.Logger
+	// AccessLevel is the level of the one-line-per-request access log.
+	// Internal services log at Debug so the gateway's line is the one that
+	// counts; a level below the logger's turns it off at no cost.
+	AccessLevel slog.Level
+	// Metrics, when set, receives souk_http_requests_total and
+	// souk_http_request_duration_seconds by route pattern and status.
+	Metrics prometheus.Registerer
+}
+
+// Wrap returns h inside the middleware every service runs, outermost first:
+// request id (adopted from X-Request-Id when valid, else new; echoed in the
+// response), W3C trace context extraction, panic recovery (a 500 problem,
+// logged with the stack), security headers, metrics and the access log.
+func Wrap(h http.Handler, opts Options) http.Handler {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var m *httpMetrics
+	if opts.Metrics != nil {
+		m = newHTTPMetrics(opts.Metrics)
+	}
+	prop := propagation.TraceContext{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(telemetry.HeaderRequestID)
+		if !telemetry.ValidRequestID(id) {
+			id = telemetry.NewRequestID()
+		}
+		ctx := telemetry.WithRequestID(r.Context(), id)
+		if r.Header.Get("Traceparent") != "" {
+			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		r = r.WithContext(ctx)
+		hdr := w.Header()
+		hdr.Set(telemetry.HeaderRequestID, id)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		hdr.Set("Cache-Control", "no-store")
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(ctx, "panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					Error(sw, r, nil, fault.New(fault.Internal, "", ""))
+				}
+			}
+			elapsed := time.Since(start)
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			if m != nil {
+				m.observe(route, sw.status, elapsed)
+			}
+			if log.Enabled(ctx, opts.AccessLevel) {
+				log.LogAttrs(ctx, opts.AccessLevel, "request",
+					slog.String("method", r.Method),
+					slog.String("route", route),
+					slog.String("path", r.URL.Path),
+					slog.Int("status", sw.status),
+					slog.Float64("ms", float64(elapsed.Microseconds())/1000),
+				)
+			}
+		}()
+		h.ServeHTTP(sw, r)
+		if !sw.wrote {
+			sw.status = http.StatusOK
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "souk_http_requests_total", Help: "HTTP requests served, by route pattern and status.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "souk_http_request_duration_seconds", Help: "Time to serve HTTP requests, by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *httpMetrics) observe(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
