@@ -1,0 +1,227 @@
+package launcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/souk/souk/platform/broker"
+	"github.com/souk/souk/platform/registry"
+)
+
+// Run starts the system and blocks until ctx is done, then stops it.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Executable == "" {
+		return errors.New("launcher: no executable")
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	data, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	cfg.DataDir = data
+	for _, dir := range []string{data, filepath.Join(data, "logs")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("data folder: %w", err)
+		}
+	}
+	out := &lineWriter{w: cfg.Stdout}
+	log := slog.New(slog.NewTextHandler(prefixed(out, "launcher"), &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	secret, err := serviceSecret(data, cfg.Env)
+	if err != nil {
+		return err
+	}
+
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		srv, err := broker.StartEmbedded(broker.EmbeddedOptions{
+			Dir:        filepath.Join(data, "nats"),
+			SyncAlways: cfg.Durability == "strict",
+			Logger:     log,
+		})
+		if err != nil {
+			return fmt.Errorf("start broker: %w", err)
+		}
+		defer srv.Shutdown()
+		natsURL = srv.ClientURL()
+		log.Info("broker started", "url", natsURL, "store", filepath.Join(data, "nats"))
+	}
+
+	nc, js, err := broker.Connect(ctx, natsURL, "launcher", log)
+	if err != nil {
+		return fmt.Errorf("connect broker: %w", err)
+	}
+	defer nc.Close()
+	reg, err := registry.New(ctx, js, registry.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	if err := reg.Watch(watchCtx); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+
+	env := childEnv(cfg.Env, map[string]string{
+		"SOUK_NATS_URL":       natsURL,
+		"SOUK_DATA":           data,
+		"SOUK_SERVICE_SECRET": secret,
+		"SOUK_DURABILITY":     cfg.Durability,
+	})
+	sup := &supervisor{cfg: cfg, env: env, log: log, out: out, reg: reg, procs: map[string]*proc{}}
+	specs := cfg.instances()
+	for _, spec := range specs {
+		sup.start(spec)
+	}
+
+	ctl, err := startControl(ctx, sup, reg, []byte(secret), log)
+	if err != nil {
+		sup.stopAll()
+		return err
+	}
+	defer ctl.close()
+
+	if err := waitReady(ctx, reg, specs, cfg.Addr, cfg.ReadyTimeout); err != nil {
+		if ctx.Err() == nil {
+			log.Error("not ready", "err", err)
+		}
+		sup.stopAll()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	fmt.Fprintf(out, "souk ready: gateway http://%s (%d instances of %d services; data %s; logs %s)\n",
+		cfg.Addr, len(specs), len(Services), data, filepath.Join(data, "logs"))
+
+	<-ctx.Done()
+	fmt.Fprintln(out, "souk stopping")
+	sup.stopAll()
+	fmt.Fprintln(out, "souk stopped")
+	return nil
+}
+
+// serviceSecret returns SOUK_SERVICE_SECRET from env, else the one kept in
+// <data>/service-secret, created on first start.
+func serviceSecret(data string, env []string) (string, error) {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "SOUK_SERVICE_SECRET="); ok && v != "" {
+			return v, nil
+		}
+	}
+	path := filepath.Join(data, "service-secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("service secret: %w", err)
+	}
+	return s, nil
+}
+
+// childEnv is base with every key of set replaced.
+func childEnv(base []string, set map[string]string) []string {
+	out := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; ok || k == "SOUK_INSTANCE" || k == "SOUK_HTTP_ADDR" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, k := range sortedKeys(set) {
+		out = append(out, k+"="+set[k])
+	}
+	return out
+}
+
+// waitReady waits until every spec is registered and the gateway is
+// healthy.
+func waitReady(ctx context.Context, reg *registry.Registry, specs []instanceSpec, gateway string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var missing []string
+	for {
+		missing = missing[:0]
+		for _, s := range specs {
+			if !registered(reg, s) {
+				missing = append(missing, s.id)
+			}
+		}
+		if len(missing) == 0 {
+			resp, err := client.Get("http://" + gateway + "/health")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+			missing = append(missing, "gateway /health")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", strings.Join(missing, ", "), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func registered(reg *registry.Registry, s instanceSpec) bool {
+	for _, in := range reg.Instances(s.service) {
+		if in.ID == s.id {
+			return true
+		}
+	}
+	return false
+}
+
+// lineWriter serialises whole lines from many goroutines onto one writer.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+type prefixWriter struct {
+	out    io.Writer
+	prefix string
+}
+
+func prefixed(out io.Writer, name string) io.Writer {
+	return &prefixWriter{out: out, prefix: name + " | "}
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	_, err := p.out.Write(append([]byte(p.prefix), b...))
+	return len(b), err
+}

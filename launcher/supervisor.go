@@ -1,0 +1,265 @@
+package launcher
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/souk/souk/platform/registry"
+)
+
+const (
+	minBackoff  = 200 * time.Millisecond
+	maxBackoff  = 10 * time.Second
+	stableAfter = 10 * time.Second
+	stopGrace   = 4 * time.Second
+)
+
+type supervisor struct {
+	cfg Config
+	env []string
+	log *slog.Logger
+	out io.Writer
+	reg *registry.Registry
+
+	mu       sync.Mutex
+	stopping bool
+	procs    map[string]*proc
+	wg       sync.WaitGroup
+}
+
+// proc is one supervised instance across its restarts.
+type proc struct {
+	spec     instanceSpec
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	pid      int
+	running  bool
+	restarts int
+	started  time.Time
+	lastExit string
+}
+
+// ProcInfo describes a supervised instance for the control API.
+type ProcInfo struct {
+	ID       string    `json:"id"`
+	Service  string    `json:"service"`
+	PID      int       `json:"pid"`
+	Running  bool      `json:"running"`
+	Restarts int       `json:"restarts"`
+	Started  time.Time `json:"started"`
+	LastExit string    `json:"last_exit,omitempty"`
+}
+
+func (s *supervisor) start(spec instanceSpec) {
+	p := &proc{spec: spec}
+	s.mu.Lock()
+	s.procs[spec.id] = p
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.loop(p)
+}
+
+// loop runs p until the supervisor stops, restarting it with backoff.
+func (s *supervisor) loop(p *proc) {
+	defer s.wg.Done()
+	backoff := minBackoff
+	for {
+		if s.isStopping() {
+			return
+		}
+		started := time.Now()
+		err := s.run(p)
+		if s.isStopping() {
+			return
+		}
+		ran := time.Since(started)
+		// It died on its own: take it out of the registry now rather than
+		// at the end of its lease.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.reg.Deregister(ctx, p.spec.service, p.spec.id)
+		cancel()
+		if ran >= stableAfter {
+			backoff = minBackoff
+		}
+		s.log.Warn("instance exited; restarting", "instance", p.spec.id, "err", err, "ran", ran.Round(time.Millisecond), "restart_in", backoff)
+		time.Sleep(backoff)
+		if ran < stableAfter {
+			backoff = min(backoff*2, maxBackoff)
+		}
+		p.mu.Lock()
+		p.restarts++
+		p.mu.Unlock()
+	}
+}
+
+// run starts p once and waits for it to exit.
+func (s *supervisor) run(p *proc) error {
+	env := append(append([]string(nil), s.env...), "SOUK_INSTANCE="+p.spec.id)
+	addr := "127.0.0.1:0"
+	if p.spec.service == "gateway" {
+		addr = s.cfg.Addr
+	}
+	env = append(env, "SOUK_HTTP_ADDR="+addr)
+
+	cmd := exec.Command(s.cfg.Executable, "serve", p.spec.service)
+	cmd.Env = env
+	cmd.Dir = s.cfg.DataDir
+	// The kernel kills the child when the launcher dies, however it dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+
+	logFile, err := os.OpenFile(filepath.Join(s.cfg.DataDir, "logs", p.spec.id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		pr.Close()
+		pw.Close()
+		return err
+	}
+	var term io.Writer
+	if !s.cfg.Quiet {
+		term = prefixed(s.out, p.spec.service+"/"+p.spec.id)
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		copyLines(pr, logFile, term)
+	}()
+
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		pw.Close()
+		pr.Close()
+		logFile.Close()
+		return nil
+	}
+	err = cmd.Start()
+	s.mu.Unlock()
+	pw.Close() // the child has its copy
+	if err != nil {
+		pr.Close()
+		<-copied
+		logFile.Close()
+		return fmt.Errorf("start %s: %w", p.spec.id, err)
+	}
+	p.mu.Lock()
+	p.cmd, p.pid, p.running, p.started = cmd, cmd.Process.Pid, true, time.Now()
+	p.mu.Unlock()
+
+	err = cmd.Wait()
+	<-copied
+	pr.Close()
+	logFile.Close()
+	p.mu.Lock()
+	p.running = false
+	if err != nil {
+		p.lastExit = err.Error()
+	} else {
+		p.lastExit = "exit status 0"
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// copyLines copies whole lines from r to file and, if set, term.
+func copyLines(r io.Reader, file io.Writer, term io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := append(sc.Bytes(), '\n')
+		_, _ = file.Write(line)
+		if term != nil {
+			_, _ = term.Write(line)
+		}
+	}
+}
+
+func (s *supervisor) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// stopAll sends SIGTERM to every child, waits up to stopGrace, then kills
+// what is left, and waits for every supervision loop to end.
+func (s *supervisor) stopAll() {
+	s.mu.Lock()
+	s.stopping = true
+	procs := make([]*proc, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		p.signal(syscall.SIGTERM)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(stopGrace):
+	}
+	for _, p := range procs {
+		if p.signal(syscall.SIGKILL) {
+			s.log.Warn("killed after grace period", "instance", p.spec.id)
+		}
+	}
+	<-done
+}
+
+// signal sends sig to p if it runs; it reports whether it did.
+func (p *proc) signal(sig syscall.Signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running || p.cmd == nil || p.cmd.Process == nil {
+		return false
+	}
+	return p.cmd.Process.Signal(sig) == nil
+}
+
+// kill SIGKILLs the instance id, as a crash would.
+func (s *supervisor) kill(id string) (ProcInfo, bool) {
+	s.mu.Lock()
+	p, ok := s.procs[id]
+	s.mu.Unlock()
+	if !ok {
+		return ProcInfo{}, false
+	}
+	info := p.info()
+	if !p.signal(syscall.SIGKILL) {
+		return info, false
+	}
+	s.log.Warn("killed on request", "instance", id, "pid", info.PID)
+	return info, true
+}
+
+func (s *supervisor) list() []ProcInfo {
+	s.mu.Lock()
+	out := make([]ProcInfo, 0, len(s.procs))
+	for _, p := range s.procs {
+		out = append(out, p.info())
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (p *proc) info() ProcInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProcInfo{ID: p.spec.id, Service: p.spec.service, PID: p.pid, Running: p.running, Restarts: p.restarts, Started: p.started, LastExit: p.lastExit}
+}

@@ -1,0 +1,24 @@
+// Package outbox makes "change the database and publish an event" atomic:
+// the event is written in the same transaction as the change (Add), and a
+// relay publishes committed events to JetStream afterwards, oldest first,
+// marking each as published once the broker has acknowledged it.
+//
+// Delivery is at least once. A crash between the broker's ack and the mark
+// republishes the batch on restart; JetStream drops the copies because the
+// message id is the event id (within its duplicate window), and consumers
+// dedupe by event id in their inbox in any case (sqlstore.Tx.Inbox).
+//
+// Ordering. Within one relay, events are published in seq order and the
+// relay does not move past a batch until all of it is acknowledged. Rows are
+// chosen by "not yet published", not by "seq above a cursor", so a
+// transaction that commits late with a lower seq (possible on PostgreSQL)
+// is never skipped.
+//
+// Latency. Writers call Notify after commit, which wakes the relay at once;
+// a poll (default 100 ms) catches the writes of other processes and anything
+// a notify missed. Several relays over one database (replicas) are safe:
+// duplicates are dropped as above.
+//
+// Any table can be relayed through a Source; the order service relays its
+// event store, which is its outbox.
+package outbox

@@ -1,0 +1,271 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/souk/souk/platform/events"
+	"github.com/souk/souk/platform/sqlstore"
+	"github.com/souk/souk/platform/telemetry"
+)
+
+// Record is one unpublished event with its position in the source.
+type Record struct {
+	Seq   int64
+	Event events.Event
+}
+
+// Source is a table of events waiting to be published.
+type Source interface {
+	// Pending returns up to limit unpublished events, oldest first.
+	Pending(ctx context.Context, limit int) ([]Record, error)
+	// MarkPublished records that the events at seqs reached the broker.
+	MarkPublished(ctx context.Context, seqs []int64) error
+}
+
+// Add stores ev in the outbox table as part of tx.
+// The request id and trace context of ctx travel with the event as headers.
+func Add(ctx context.Context, tx *sqlstore.Tx, ev events.Event) error {
+	headers, err := encodeHeaders(ContextHeaders(ctx, ev.Headers))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (event_id, source, type, key, data, headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ev.ID, ev.Source, ev.Type, ev.Key, string(ev.Data), headers, ev.Time.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("outbox add %s: %w", ev.Type, err)
+	}
+	return nil
+}
+
+// ContextHeaders returns h plus the request id and W3C trace context of ctx,
+// for events that are published later, outside the request.
+func ContextHeaders(ctx context.Context, h map[string]string) map[string]string {
+	id := telemetry.RequestID(ctx)
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	if id == "" && len(carrier) == 0 {
+		return h
+	}
+	out := make(map[string]string, len(h)+len(carrier)+1)
+	for k, v := range h {
+		out[k] = v
+	}
+	for k, v := range carrier {
+		out[k] = v
+	}
+	if id != "" {
+		out[telemetry.HeaderRequestID] = id
+	}
+	return out
+}
+
+func encodeHeaders(h map[string]string) (string, error) {
+	if len(h) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", fmt.Errorf("outbox headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// DecodeHeaders is the inverse of the headers column encoding.
+func DecodeHeaders(s string) map[string]string {
+	if s == "" {
+		return nil
+	}
+	var h map[string]string
+	_ = json.Unmarshal([]byte(s), &h)
+	return h
+}
+
+// Table is the Source over the platform's outbox table.
+type Table struct {
+	DB *sqlstore.DB
+	// Retention is how long published rows are kept (default 1h); they
+	// are deleted by Prune.
+	Retention time.Duration
+}
+
+// Pending implements Source.
+func (t Table) Pending(ctx context.Context, limit int) ([]Record, error) {
+	rows, err := t.DB.Query(ctx, `SELECT seq, event_id, source, type, key, data, headers, created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("outbox pending: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var r Record
+		var data, headers string
+		var created int64
+		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.Event.Source, &r.Event.Type, &r.Event.Key, &data, &headers, &created); err != nil {
+			return nil, fmt.Errorf("outbox pending: %w", err)
+		}
+		r.Event.Data = json.RawMessage(data)
+		r.Event.Headers = DecodeHeaders(headers)
+		r.Event.Time = time.UnixMilli(created).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkPublished implements Source.
+func (t Table) MarkPublished(ctx context.Context, seqs []int64) error {
+	return markPublished(ctx, t.DB, "outbox", "seq", seqs)
+}
+
+// Prune deletes rows published before the retention.
+func (t Table) Prune(ctx context.Context, now time.Time) error {
+	ret := t.Retention
+	if ret == 0 {
+		ret = time.Hour
+	}
+	_, err := t.DB.Exec(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?`, now.Add(-ret).UnixMilli())
+	if err != nil {
+		return fmt.Errorf("outbox prune: %w", err)
+	}
+	return nil
+}
+
+// MarkPublishedIn sets published_at on the rows of table whose column is in
+// seqs; sources over other tables use it.
+func MarkPublishedIn(ctx context.Context, db *sqlstore.DB, table, column string, seqs []int64) error {
+	return markPublished(ctx, db, table, column, seqs)
+}
+
+func markPublished(ctx context.Context, db *sqlstore.DB, table, column string, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	const chunk = 500
+	for len(seqs) > 0 {
+		n := min(len(seqs), chunk)
+		part := seqs[:n]
+		seqs = seqs[n:]
+		args := make([]any, 0, n+1)
+		args = append(args, now)
+		for _, s := range part {
+			args = append(args, s)
+		}
+		q := fmt.Sprintf(`UPDATE %s SET published_at = ? WHERE %s IN (?%s)`, table, column, strings.Repeat(", ?", n-1))
+		if _, err := db.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("mark published: %w", err)
+		}
+	}
+	return nil
+}
+
+// Publisher is what the relay publishes to: *events.Bus.
+type Publisher interface {
+	PublishBatch(ctx context.Context, evs []events.Event) error
+}
+
+// Options configures a Relay.
+type Options struct {
+	Interval time.Duration // poll interval, default 100ms
+	Batch    int           // events per publish batch, default 256
+	Logger   *slog.Logger
+	// Prune, when set, is called about once a minute.
+	Prune func(ctx context.Context, now time.Time) error
+}
+
+// Relay publishes a Source's events.
+type Relay struct {
+	src  Source
+	pub  Publisher
+	opts Options
+	wake chan struct{}
+}
+
+// NewRelay returns a relay from src to pub.
+func NewRelay(src Source, pub Publisher, opts Options) *Relay {
+	if opts.Interval <= 0 {
+		opts.Interval = 100 * time.Millisecond
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{src: src, pub: pub, opts: opts, wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes the relay; it never blocks.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx is done. Errors (broker or database down) are logged
+// and retried with backoff; Run returns nil when ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	tick := time.NewTicker(r.opts.Interval)
+	defer tick.Stop()
+	backoff := r.opts.Interval
+	lastPrune := time.Now()
+	for {
+		n, err := r.Flush(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.opts.Logger.WarnContext(ctx, "outbox relay", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = r.opts.Interval
+		if n == r.opts.Batch {
+			continue // more waiting
+		}
+		if r.opts.Prune != nil && time.Since(lastPrune) > time.Minute {
+			lastPrune = time.Now()
+			if err := r.opts.Prune(ctx, lastPrune); err != nil {
+				r.opts.Logger.WarnContext(ctx, "outbox prune", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// Flush publishes one batch and reports its size.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	recs, err := r.src.Pending(ctx, r.opts.Batch)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	evs := make([]events.Event, len(recs))
+	seqs := make([]int64, len(recs))
+	for i, rec := range recs {
+		evs[i], seqs[i] = rec.Event, rec.Seq
+	}
+	if err := r.pub.PublishBatch(ctx, evs); err != nil {
+		return 0, fmt.Errorf("publish %d events: %w", len(evs), err)
+	}
+	if err := r.src.MarkPublished(ctx, seqs); err != nil {
+		return 0, err
+	}
+	return len(recs), nil
+}

@@ -1,0 +1,38 @@
+package payment
+
+import (
+	"context"
+	"embed"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/souk/souk/platform/boot"
+	"github.com/souk/souk/platform/outbox"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are the payment service's schema.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return sub
+}
+
+// Run runs one payment instance until ctx is done.
+func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := boot.ConfigFromEnv("payment", getenv)
+	if err != nil {
+		return err
+	}
+	in, err := boot.Start(ctx, cfg, boot.Spec{Migrations: Migrations(), Publishes: true}, stderr)
+	if err != nil {
+		return err
+	}
+	table := outbox.Table{DB: in.DB}
+	relay := outbox.NewRelay(table, in.Bus, outbox.Options{Logger: in.Log, Prune: table.Prune})
+	svc := NewService(in.DB, time.Now, relay.Notify)
+	in.Go(relay.Run)
+	return in.Run(ctx, NewHandler(svc, in.Log))
+}
