@@ -37,6 +37,22 @@ func startControl(ctx context.Context, sup *supervisor, reg *registry.Registry, 
 		}
 		httpapi.JSON(w, http.StatusOK, info)
 	})
+	mux.HandleFunc("POST /instances/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
+		info, ok := sup.hold(r.PathValue("id"))
+		if !ok {
+			httpapi.Error(w, r, log, fault.NotFoundf("no instance %q", r.PathValue("id")))
+			return
+		}
+		httpapi.JSON(w, http.StatusOK, info)
+	})
+	mux.HandleFunc("POST /instances/{id}/start", func(w http.ResponseWriter, r *http.Request) {
+		info, ok := sup.release(r.PathValue("id"))
+		if !ok {
+			httpapi.Error(w, r, log, fault.NotFoundf("no instance %q", r.PathValue("id")))
+			return
+		}
+		httpapi.JSON(w, http.StatusOK, info)
+	})
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { httpapi.Error(w, r, log, err) }
 	services := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := authn.RequireService(r.Context(), false); err != nil {

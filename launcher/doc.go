@@ -23,8 +23,10 @@
 //
 // Control. The launcher serves a small HTTP API on a free loopback port,
 // registered as the service "launcher": the instance list with pids and
-// restart counts, and a kill endpoint used by `souk chaos`. It answers only
-// to service tokens.
+// restart counts, kill (SIGKILL, then the usual restart: what `souk chaos`
+// does), and stop/start (hold an instance down until started again: how a
+// test takes a whole service away). It answers only to service tokens; the
+// gateway's admin routes lead to it.
 //
 // Stopping. On context end it sends SIGTERM to every child, waits up to
 // 4 s, SIGKILLs what is left, then stops the broker: the whole system is

@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 		"SOUK_SERVICE_SECRET": secret,
 		"SOUK_DURABILITY":     cfg.Durability,
 	})
-	sup := &supervisor{cfg: cfg, env: env, log: log, out: out, reg: reg, procs: map[string]*proc{}}
+	sup := &supervisor{cfg: cfg, env: env, log: log, out: out, reg: reg, procs: map[string]*proc{}, done: make(chan struct{})}
 	specs := cfg.instances()
 	for _, spec := range specs {
 		sup.start(spec)

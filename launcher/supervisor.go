@@ -33,6 +33,7 @@ type supervisor struct {
 
 	mu       sync.Mutex
 	stopping bool
+	done     chan struct{} // closed when stopping
 	procs    map[string]*proc
 	wg       sync.WaitGroup
 }
@@ -47,6 +48,10 @@ type proc struct {
 	restarts int
 	started  time.Time
 	lastExit string
+	// held keeps the instance down after a stop request until a start
+	// request closes resume.
+	held   bool
+	resume chan struct{}
 }
 
 // ProcInfo describes a supervised instance for the control API.
@@ -58,6 +63,7 @@ type ProcInfo struct {
 	Restarts int       `json:"restarts"`
 	Started  time.Time `json:"started"`
 	LastExit string    `json:"last_exit,omitempty"`
+	Held     bool      `json:"held,omitempty"`
 }
 
 func (s *supervisor) start(spec instanceSpec) {
@@ -77,12 +83,28 @@ func (s *supervisor) loop(p *proc) {
 		if s.isStopping() {
 			return
 		}
+		if resume := p.heldUntil(); resume != nil {
+			s.log.Info("instance held down", "instance", p.spec.id)
+			select {
+			case <-resume:
+				backoff = minBackoff
+			case <-s.done:
+				return
+			}
+			continue
+		}
 		started := time.Now()
 		err := s.run(p)
 		if s.isStopping() {
 			return
 		}
 		ran := time.Since(started)
+		if p.heldUntil() != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.reg.Deregister(ctx, p.spec.service, p.spec.id)
+			cancel()
+			continue
+		}
 		// It died on its own: take it out of the registry now rather than
 		// at the end of its lease.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -197,6 +219,9 @@ func (s *supervisor) isStopping() bool {
 // what is left, and waits for every supervision loop to end.
 func (s *supervisor) stopAll() {
 	s.mu.Lock()
+	if !s.stopping {
+		close(s.done)
+	}
 	s.stopping = true
 	procs := make([]*proc, 0, len(s.procs))
 	for _, p := range s.procs {
@@ -247,6 +272,53 @@ func (s *supervisor) kill(id string) (ProcInfo, bool) {
 	return info, true
 }
 
+// hold stops the instance id (SIGTERM) and keeps it down until release:
+// how a test takes a whole service away.
+func (s *supervisor) hold(id string) (ProcInfo, bool) {
+	s.mu.Lock()
+	p, ok := s.procs[id]
+	s.mu.Unlock()
+	if !ok {
+		return ProcInfo{}, false
+	}
+	p.mu.Lock()
+	if !p.held {
+		p.held, p.resume = true, make(chan struct{})
+	}
+	p.mu.Unlock()
+	p.signal(syscall.SIGTERM)
+	s.log.Warn("held down on request", "instance", id)
+	return p.info(), true
+}
+
+// release lets a held instance start again.
+func (s *supervisor) release(id string) (ProcInfo, bool) {
+	s.mu.Lock()
+	p, ok := s.procs[id]
+	s.mu.Unlock()
+	if !ok {
+		return ProcInfo{}, false
+	}
+	p.mu.Lock()
+	if p.held {
+		p.held = false
+		close(p.resume)
+		p.resume = nil
+	}
+	p.mu.Unlock()
+	s.log.Info("released on request", "instance", id)
+	return p.info(), true
+}
+
+func (p *proc) heldUntil() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.held {
+		return nil
+	}
+	return p.resume
+}
+
 func (s *supervisor) list() []ProcInfo {
 	s.mu.Lock()
 	out := make([]ProcInfo, 0, len(s.procs))
@@ -261,5 +333,5 @@ func (s *supervisor) list() []ProcInfo {
 func (p *proc) info() ProcInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProcInfo{ID: p.spec.id, Service: p.spec.service, PID: p.pid, Running: p.running, Restarts: p.restarts, Started: p.started, LastExit: p.lastExit}
+	return ProcInfo{ID: p.spec.id, Service: p.spec.service, PID: p.pid, Running: p.running, Restarts: p.restarts, Started: p.started, LastExit: p.lastExit, Held: p.held}
 }

@@ -229,12 +229,12 @@ func (d *deps) launcherRestarts(r *request) map[string]int {
 	return out
 }
 
-// kill answers POST /api/v1/admin/instances/{id}/kill through the launcher:
-// the chaos tool's way in.
+// kill answers POST /api/v1/admin/instances/{id}/{kill,stop,start} through
+// the launcher: the chaos tool's and the tests' way in.
 func (d *deps) kill(ctx *fasthttp.RequestCtx, r *request) {
 	rest := strings.TrimPrefix(string(ctx.Path()), "/api/v1/admin/instances/")
-	id, ok := strings.CutSuffix(rest, "/kill")
-	if !ok || id == "" || strings.Contains(id, "/") || len(id) > 64 {
+	id, action, ok := strings.Cut(rest, "/")
+	if !ok || (action != "kill" && action != "stop" && action != "start") || id == "" || len(id) > 64 {
 		writeProblem(ctx, withID(fault.ToProblem(fault.NotFoundf("no such route")), r))
 		return
 	}
@@ -245,7 +245,7 @@ func (d *deps) kill(ctx *fasthttp.RequestCtx, r *request) {
 	c, cancel := context.WithTimeout(telemetry.WithRequestID(context.Background(), r.id), 2*time.Second)
 	defer cancel()
 	var out json.RawMessage
-	if err := d.rpc.Do(c, "launcher", rpc.Call{Method: "POST", Path: "/instances/" + url.PathEscape(id) + "/kill"}, &out); err != nil {
+	if err := d.rpc.Do(c, "launcher", rpc.Call{Method: "POST", Path: "/instances/" + url.PathEscape(id) + "/" + action}, &out); err != nil {
 		writeProblem(ctx, withID(fault.ToProblem(err), r))
 		return
 	}

@@ -1,0 +1,60 @@
+package notification
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/souk/souk/platform/boot"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations are the notification service's schema.
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return sub
+}
+
+// defaultConcurrency keeps event lag low at 500 orders/s: each handler is
+// one short transaction, so eight in flight hide the commit latency.
+const defaultConcurrency = 8
+
+// Run runs one notification instance until ctx is done.
+func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := boot.ConfigFromEnv("notification", getenv)
+	if err != nil {
+		return err
+	}
+	concurrency, err := concurrencyFrom(cfg.Getenv("SOUK_NOTIFICATION_CONCURRENCY"))
+	if err != nil {
+		return err
+	}
+	in, err := boot.Start(ctx, cfg, boot.Spec{Migrations: Migrations()}, stderr)
+	if err != nil {
+		return err
+	}
+	svc := NewService(in.DB, time.Now)
+	for _, c := range svc.Consumers(concurrency) {
+		in.Go(func(ctx context.Context) error { return in.Bus.Consume(ctx, c.Config, c.Handle) })
+	}
+	in.Go(pruneInbox(in.DB, time.Now, in.Log))
+	return in.Run(ctx, NewHandler(svc, in.Log))
+}
+
+// concurrencyFrom parses SOUK_NOTIFICATION_CONCURRENCY.
+func concurrencyFrom(v string) (int, error) {
+	if v == "" {
+		return defaultConcurrency, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 64 {
+		return 0, fmt.Errorf("config: SOUK_NOTIFICATION_CONCURRENCY is %q, want 1 to 64", v)
+	}
+	return n, nil
+}
