@@ -42,7 +42,7 @@ func Expand(d Dialect, sqlText string) (string, error) {
 	switch d {
 	case SQLite:
 		r = strings.NewReplacer(
-			"{{autoid}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
+			"{{autoid}}", "INTEGER PRIMARY KEY",
 			"{{blob}}", "BLOB",
 		)
 	case Postgres:
