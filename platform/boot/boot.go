@@ -172,7 +172,7 @@ func (in *Instance) Handler(routes http.Handler) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(in.Metrics, promhttp.HandlerOpts{}))
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { httpapi.Error(w, r, in.Log, err) }
-	mux.Handle("/", in.Verifier.Middleware(routes, onErr))
+	mux.Handle("/", in.Verifier.Middleware(httpapi.Routes(routes), onErr))
 	return httpapi.Wrap(mux, httpapi.Options{Log: in.Log, AccessLevel: slog.LevelDebug, Metrics: in.Metrics})
 }
 

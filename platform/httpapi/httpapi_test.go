@@ -182,3 +182,19 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, route, status string) p
 	t.Fatalf("no counter for %s %s", route, status)
 	return nil
 }
+
+func TestNestedRoutePattern(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	inner := http.NewServeMux()
+	inner.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	outer := http.NewServeMux()
+	outer.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Middleware between the two muxes makes a new *http.Request.
+		Routes(inner).ServeHTTP(w, r.WithContext(r.Context()))
+	}))
+	h := Wrap(outer, Options{Metrics: reg})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/orders/7", nil))
+	if got := testutil.ToFloat64(mustCounter(t, reg, "GET /orders/{id}", "204")); got != 1 {
+		t.Errorf("requests{GET /orders/{id}} = %v, want 1", got)
+	}
+}

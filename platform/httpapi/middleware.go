@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,6 +52,8 @@ func Wrap(h http.Handler, opts Options) http.Handler {
 		if r.Header.Get("Traceparent") != "" {
 			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		}
+		route := new(string)
+		ctx = context.WithValue(ctx, routeKey{}, route)
 		r = r.WithContext(ctx)
 		hdr := w.Header()
 		hdr.Set(telemetry.HeaderRequestID, id)
@@ -70,17 +73,20 @@ func Wrap(h http.Handler, opts Options) http.Handler {
 				}
 			}
 			elapsed := time.Since(start)
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
+			pattern := *route
+			if pattern == "" {
+				pattern = r.Pattern
+			}
+			if pattern == "" {
+				pattern = "unmatched"
 			}
 			if m != nil {
-				m.observe(route, sw.status, elapsed)
+				m.observe(pattern, sw.status, elapsed)
 			}
 			if log.Enabled(ctx, opts.AccessLevel) {
 				log.LogAttrs(ctx, opts.AccessLevel, "request",
 					slog.String("method", r.Method),
-					slog.String("route", route),
+					slog.String("route", pattern),
 					slog.String("path", r.URL.Path),
 					slog.Int("status", sw.status),
 					slog.Float64("ms", float64(elapsed.Microseconds())/1000),
@@ -90,6 +96,20 @@ func Wrap(h http.Handler, opts Options) http.Handler {
 		h.ServeHTTP(sw, r)
 		if !sw.wrote {
 			sw.status = http.StatusOK
+		}
+	})
+}
+
+type routeKey struct{}
+
+// Routes wraps a ServeMux nested inside Wrap (behind other middleware) so
+// that Wrap's metrics and access log name the pattern the inner mux
+// matched, not the outer one's catch-all.
+func Routes(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if p, ok := r.Context().Value(routeKey{}).(*string); ok && r.Pattern != "" {
+			*p = r.Pattern
 		}
 	})
 }

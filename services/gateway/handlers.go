@@ -157,7 +157,7 @@ func (d *deps) status(ctx *fasthttp.RequestCtx, r *request) {
 		out.Services[name] = &ServiceStatus{Instances: []InstanceStatus{}}
 	}
 	restarts := d.launcherRestarts(r)
-	client := &http.Client{Timeout: 500 * time.Millisecond}
+	client := &http.Client{Timeout: 2 * time.Second}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for name, list := range all {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -27,7 +28,11 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 	req.Header.Set("X-Forwarded-Proto", "http")
 	// Forward the normalised path, so "/api/v1/orders/../../internal" can
 	// never reach a service as written.
-	req.URI().SetPathBytes(ctx.Path())
+	if r.route.Rewrite != "" {
+		req.URI().SetPath(r.route.Rewrite + strings.TrimPrefix(string(ctx.Path()), r.route.Prefix))
+	} else {
+		req.URI().SetPathBytes(ctx.Path())
+	}
 
 	target := r.route.pick()
 	var err error

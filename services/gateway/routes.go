@@ -43,6 +43,9 @@ type Route struct {
 	Timeout Duration `json:"timeout,omitempty"`
 	// Login marks the login route, which gets its own stricter limits.
 	Login bool `json:"login,omitempty"`
+	// Rewrite, for a prefix route, replaces the prefix with this path
+	// before forwarding: how admin routes reach services' audit endpoints.
+	Rewrite string `json:"rewrite,omitempty"`
 
 	totalWeight int
 	name        string // for logs and metrics
@@ -89,6 +92,12 @@ func DefaultRoutes() RouteTable {
 		{Prefix: "/api/v1/admin/instances/", Methods: []string{"POST"}, Auth: AuthAdmin, Handler: "admin_kill"},
 		{Path: "/api/v1/admin/dlq", Methods: []string{"GET"}, Auth: AuthAdmin, Handler: "admin_dlq"},
 		{Path: "/api/v1/admin/dlq/redrive", Methods: []string{"POST"}, Auth: AuthAdmin, Handler: "admin_dlq_redrive"},
+		{Prefix: "/api/v1/admin/audit/orders", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "order", Rewrite: "/internal/audit/orders"},
+		{Prefix: "/api/v1/admin/audit/charges", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "payment", Rewrite: "/internal/audit/charges"},
+		{Prefix: "/api/v1/admin/audit/stock", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "inventory", Rewrite: "/internal/audit/stock"},
+		{Prefix: "/api/v1/admin/audit/reservations", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "inventory", Rewrite: "/internal/audit/reservations"},
+		{Prefix: "/api/v1/admin/audit/notifications", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "notification", Rewrite: "/internal/audit/notifications"},
+		{Prefix: "/api/v1/admin/audit/tasks", Methods: []string{"GET"}, Auth: AuthAdmin, Service: "warehouse", Rewrite: "/internal/audit/tasks"},
 		{Prefix: "/api/v1/users/", Auth: AuthUser, Service: "user"},
 		{Path: "/api/v1/products", Methods: []string{"GET"}, Service: "catalog"},
 		{Path: "/api/v1/products", Methods: []string{"POST"}, Auth: AuthAdmin, Service: "catalog"},
@@ -145,6 +154,9 @@ func (t *RouteTable) prepare() error {
 			return fmt.Errorf("%s: paths start with /", where)
 		case strings.HasPrefix(r.Path+r.Prefix, "/internal"):
 			return fmt.Errorf("%s: /internal routes are never exposed", where)
+		case r.Rewrite != "" && (r.Prefix == "" || r.Auth != AuthAdmin || !strings.HasPrefix(r.Rewrite, "/")):
+			// Rewriting can reach /internal paths, so only admins may.
+			return fmt.Errorf("%s: rewrite needs a prefix route with auth admin and a path starting with /", where)
 		}
 		kinds := 0
 		for _, set := range []bool{r.Service != "", len(r.Targets) > 0, r.Handler != ""} {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,21 +88,36 @@ func TestUpStatusStop(t *testing.T) {
 }
 
 // TestLoadSpreads runs order and inventory with replicas and checks that
-// checkout traffic reaches every instance.
+// concurrent checkout traffic reaches every instance. (Strictly sequential
+// calls would all go to the fastest instance: with nothing in flight, the
+// balancer's tie-breaker is latency.)
 func TestLoadSpreads(t *testing.T) {
 	sys := start(t, []string{"--replicas", "order=2,inventory=3"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ada := sys.user(ctx, "Ada")
 	anon := client.New(sys.URL)
-	for i := 0; i < 30; i++ {
-		if _, err := ada.JSON(ctx, "POST", "/api/v1/orders", orderBody("4502", 1, goodCard), nil); err != nil {
-			t.Fatalf("order %d: %v", i, err)
-		}
-		if _, err := anon.Get(ctx, "/api/v1/products/4502", nil); err != nil {
-			t.Fatalf("product page %d: %v", i, err)
-		}
+	if _, err := sys.admin.JSON(ctx, "PUT", "/api/v1/inventory/4502", map[string]int{"available": 10000}, nil); err != nil {
+		t.Fatalf("restock: %v", err)
 	}
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		u := sys.user(ctx, fmt.Sprintf("Buyer%d", w))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if _, err := u.JSON(ctx, "POST", "/api/v1/orders", orderBody("4502", 1, goodCard), nil); err != nil {
+					t.Errorf("order: %v", err)
+					return
+				}
+				if _, err := anon.Get(ctx, "/api/v1/products/4502", nil); err != nil {
+					t.Errorf("product page: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	st := sys.status()
 	for _, svc := range []string{"order", "inventory"} {
 		for _, in := range st.Services[svc].Instances {
