@@ -75,12 +75,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("registry: %w", err)
 	}
 
-	env := childEnv(cfg.Env, map[string]string{
+	set := map[string]string{
 		"SOUK_NATS_URL":       natsURL,
 		"SOUK_DATA":           data,
 		"SOUK_SERVICE_SECRET": secret,
 		"SOUK_DURABILITY":     cfg.Durability,
-	})
+	}
+	// On one machine every client is local: the gateway believes
+	// X-Forwarded-For from loopback peers, so a load generator can present
+	// many clients (and per-client limits apply to each).
+	if !hasEnv(cfg.Env, "SOUK_GATEWAY_TRUSTED_PROXIES") {
+		set["SOUK_GATEWAY_TRUSTED_PROXIES"] = "127.0.0.1/32,::1/128"
+	}
+	env := childEnv(cfg.Env, set)
 	sup := &supervisor{cfg: cfg, env: env, log: log, out: out, reg: reg, procs: map[string]*proc{}, done: make(chan struct{})}
 	specs := cfg.instances()
 	for _, spec := range specs {
@@ -135,6 +142,15 @@ func serviceSecret(data string, env []string) (string, error) {
 		return "", fmt.Errorf("service secret: %w", err)
 	}
 	return s, nil
+}
+
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // childEnv is base with every key of set replaced.
