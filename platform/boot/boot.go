@@ -26,6 +26,7 @@ import (
 	"github.com/souk/souk/platform/events"
 	"github.com/souk/souk/platform/faultinject"
 	"github.com/souk/souk/platform/httpapi"
+	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/platform/registry"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/platform/sqlstore"
@@ -172,7 +173,17 @@ func (in *Instance) Handler(routes http.Handler) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(in.Metrics, promhttp.HandlerOpts{}))
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { httpapi.Error(w, r, in.Log, err) }
-	mux.Handle("/", in.Verifier.Middleware(httpapi.Routes(routes), onErr))
+	inner := httpapi.Routes(routes)
+	if in.Faults.Enabled() {
+		plain := inner
+		inner = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			plain.ServeHTTP(w, r)
+			if r.Pattern != "" {
+				_ = in.Faults.Hit(in.Config.Service + ".after " + r.Pattern)
+			}
+		})
+	}
+	mux.Handle("/", in.Verifier.Middleware(inner, onErr))
 	return httpapi.Wrap(mux, httpapi.Options{Log: in.Log, AccessLevel: slog.LevelDebug, Metrics: in.Metrics})
 }
 
@@ -302,4 +313,24 @@ func (in *Instance) close() {
 	if in.NC != nil {
 		_ = in.NC.Drain()
 	}
+}
+
+// Outbox starts a relay of the platform outbox table to the broker for the
+// life of the instance and returns it; call its Notify after a commit that
+// added events.
+func (in *Instance) Outbox() *outbox.Relay {
+	table := outbox.Table{DB: in.DB}
+	return in.relay(table, table.Prune)
+}
+
+// RelayFrom is Outbox for a service whose outbox is its own table (the
+// order service's event store).
+func (in *Instance) RelayFrom(src outbox.Source) *outbox.Relay {
+	return in.relay(src, nil)
+}
+
+func (in *Instance) relay(src outbox.Source, prune func(context.Context, time.Time) error) *outbox.Relay {
+	r := outbox.NewRelay(src, in.Bus, outbox.Options{Logger: in.Log, Prune: prune, Faults: in.Faults, Name: in.Config.Service})
+	in.Go(r.Run)
+	return r
 }

@@ -12,6 +12,17 @@
 //	order.before_charge=delay:2s  sleep 2s each time
 //	payment.charge=error          return an error each time
 //
+// Points every service has without code of its own (platform/boot):
+//
+//	<service>.after <route pattern>   after a handler returned, before its
+//	                                  response is flushed: "payment.after
+//	                                  POST /internal/charges" crashes after
+//	                                  the charge committed, before the
+//	                                  caller hears of it
+//	<service>.outbox.before_publish   in the outbox relay, before and after
+//	<service>.outbox.after_publish    publishing a batch (after: published
+//	                                  but not yet marked)
+//
 // Exiting "once" is what a crash test needs: crash at the step, restart,
 // and watch recovery finish the work.
 package faultinject

@@ -53,6 +53,10 @@ func Parse(spec, stateDir string) (*Points, error) {
 	return p, nil
 }
 
+// Enabled reports whether any point is configured, so callers can skip
+// building point names on hot paths.
+func (p *Points) Enabled() bool { return p != nil && len(p.points) > 0 }
+
 // Hit acts on the point name if it is configured: exits the process, sleeps,
 // or returns ErrInjected. A nil *Points does nothing.
 func (p *Points) Hit(name string) error {

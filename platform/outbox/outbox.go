@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/souk/souk/platform/events"
+	"github.com/souk/souk/platform/faultinject"
 	"github.com/souk/souk/platform/sqlstore"
 	"github.com/souk/souk/platform/telemetry"
 )
@@ -177,6 +178,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Prune, when set, is called about once a minute.
 	Prune func(ctx context.Context, now time.Time) error
+	// Faults and Name enable the crash points <Name>.outbox.before_publish
+	// and <Name>.outbox.after_publish (package faultinject).
+	Faults *faultinject.Points
+	Name   string
 }
 
 // Relay publishes a Source's events.
@@ -261,9 +266,11 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	for i, rec := range recs {
 		evs[i], seqs[i] = rec.Event, rec.Seq
 	}
+	_ = r.opts.Faults.Hit(r.opts.Name + ".outbox.before_publish")
 	if err := r.pub.PublishBatch(ctx, evs); err != nil {
 		return 0, fmt.Errorf("publish %d events: %w", len(evs), err)
 	}
+	_ = r.opts.Faults.Hit(r.opts.Name + ".outbox.after_publish")
 	if err := r.src.MarkPublished(ctx, seqs); err != nil {
 		return 0, err
 	}

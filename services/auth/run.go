@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/souk/souk/platform/boot"
-	"github.com/souk/souk/platform/outbox"
 )
 
 //go:embed migrations/*.sql
@@ -47,15 +46,13 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	table := outbox.Table{DB: in.DB}
-	relay := outbox.NewRelay(table, in.Bus, outbox.Options{Logger: in.Log, Prune: table.Prune})
+	relay := in.Outbox()
 	if svc, err = NewService(ctx, in.DB, time.Now, conf, relay.Notify, in.Log); err != nil {
 		return err
 	}
 	if err := ensureAdmin(ctx, svc, cfg.Getenv, in.Log); err != nil {
 		return err
 	}
-	in.Go(relay.Run)
 	in.Go(svc.keys.Run)
 	return in.Run(ctx, NewHandler(svc, in.Log))
 }

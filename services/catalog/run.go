@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/souk/souk/platform/boot"
-	"github.com/souk/souk/platform/outbox"
 	"github.com/souk/souk/sampledata"
 )
 
@@ -39,8 +38,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	table := outbox.Table{DB: in.DB}
-	relay := outbox.NewRelay(table, in.Bus, outbox.Options{Logger: in.Log, Prune: table.Prune})
+	relay := in.Outbox()
 	svc := NewService(in.DB, time.Now, relay.Notify)
 	if seed {
 		// Before serving, so the instance never answers with a catalog
@@ -53,6 +51,5 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 			in.Log.Info("seeded the sample catalog", "products", n)
 		}
 	}
-	in.Go(relay.Run)
 	return in.Run(ctx, NewHandler(svc, in.Log))
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/souk/souk/platform/boot"
 	"github.com/souk/souk/platform/events"
-	"github.com/souk/souk/platform/outbox"
 )
 
 //go:embed migrations/*.sql
@@ -44,14 +43,13 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	relay := outbox.NewRelay(Source{db: in.DB}, in.Bus, outbox.Options{Logger: in.Log})
+	relay := in.RelayFrom(Source{db: in.DB})
 	clients := Clients{RPC: in.RPC}
 	svc := NewService(Options{
 		DB: in.DB, Catalog: clients, Inventory: clients, Payments: clients,
 		Log: in.Log, Faults: in.Faults, Notify: relay.Notify,
 		CheckoutTimeout: checkout, Lease: lease,
 	})
-	in.Go(relay.Run)
 	in.Go(svc.RecoverLoop(recovery))
 	in.Go(func(ctx context.Context) error {
 		return in.Bus.Consume(ctx, events.ConsumerConfig{Durable: "order-shipped", Stream: "warehouse", Subject: "warehouse.order_shipped"}, svc.HandleShipped)

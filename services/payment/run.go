@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/souk/souk/platform/boot"
-	"github.com/souk/souk/platform/outbox"
 )
 
 //go:embed migrations/*.sql
@@ -30,9 +29,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	table := outbox.Table{DB: in.DB}
-	relay := outbox.NewRelay(table, in.Bus, outbox.Options{Logger: in.Log, Prune: table.Prune})
+	relay := in.Outbox()
 	svc := NewService(in.DB, time.Now, relay.Notify)
-	in.Go(relay.Run)
 	return in.Run(ctx, NewHandler(svc, in.Log))
 }

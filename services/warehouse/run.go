@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/souk/souk/platform/boot"
-	"github.com/souk/souk/platform/outbox"
 )
 
 //go:embed migrations/*.sql
@@ -40,10 +39,8 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	table := outbox.Table{DB: in.DB}
-	relay := outbox.NewRelay(table, in.Bus, outbox.Options{Logger: in.Log, Prune: table.Prune})
+	relay := in.Outbox()
 	svc := NewService(in.DB, time.Now, relay.Notify)
-	in.Go(relay.Run)
 	in.Go(func(ctx context.Context) error {
 		return in.Bus.Consume(ctx, OrderPlacedConsumer(concurrency), svc.HandleOrderPlaced)
 	})
