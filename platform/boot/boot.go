@@ -95,7 +95,7 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 	if err := in.Registry.Watch(watchCtx); err != nil {
 		return fail(err)
 	}
-	in.Bus = events.NewBus(in.NC, in.JS, events.Options{Replicas: cfg.StreamReplicas, Logger: log})
+	in.Bus = events.NewBus(in.NC, in.JS, events.Options{Replicas: cfg.StreamReplicas, Logger: log, Faults: in.Faults})
 	if spec.Publishes {
 		if err := in.Bus.EnsureStream(ctx, cfg.Service); err != nil {
 			return fail(err)

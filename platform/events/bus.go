@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/souk/souk/platform/faultinject"
 	"log/slog"
 	"time"
 
@@ -18,6 +19,9 @@ type Options struct {
 	Replicas int           // stream replicas; default 1 (3 on a cluster)
 	MaxAge   time.Duration // how long streams keep events; default 30 days
 	Logger   *slog.Logger
+	// Faults enables the crash point <durable>.after_handle: after a
+	// handler succeeded, before the ack (package faultinject).
+	Faults *faultinject.Points
 }
 
 // Defaults.

@@ -283,6 +283,9 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		// restart would never reach the DLQ.
 		_ = msg.NakWithDelay(shutdownRedelivery)
 	case herr == nil:
+		if c.bus.opts.Faults.Enabled() {
+			_ = c.bus.opts.Faults.Hit(c.cfg.Durable + ".after_handle")
+		}
 		if err := msg.Ack(); err != nil {
 			c.log.Warn("ack failed; the event will be redelivered", "event", ev.ID, "err", err)
 		}

@@ -22,6 +22,9 @@
 //	<service>.outbox.before_publish   in the outbox relay, before and after
 //	<service>.outbox.after_publish    publishing a batch (after: published
 //	                                  but not yet marked)
+//	<durable>.after_handle            an event consumer's handler committed
+//	                                  its effect, the ack is not sent yet
+//	                                  ("notification-order-placed.after_handle")
 //
 // Exiting "once" is what a crash test needs: crash at the step, restart,
 // and watch recovery finish the work.

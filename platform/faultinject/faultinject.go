@@ -14,6 +14,17 @@ type action struct {
 	delay time.Duration
 }
 
+// MarkerPath is the file that records that the exit point name was hit.
+func MarkerPath(stateDir, name string) string {
+	safe := []byte(name)
+	for i, c := range safe {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			safe[i] = '_'
+		}
+	}
+	return filepath.Join(stateDir, "fault-"+string(safe)+".hit")
+}
+
 // Points holds the configured fault points of a process.
 type Points struct {
 	points   map[string]action
@@ -73,7 +84,7 @@ func (p *Points) Hit(name string) error {
 	case "error":
 		return fmt.Errorf("%s: %w", name, ErrInjected)
 	case "exit":
-		marker := filepath.Join(p.stateDir, "fault-"+name+".hit")
+		marker := MarkerPath(p.stateDir, name)
 		if _, err := os.Stat(marker); err == nil {
 			return nil
 		}

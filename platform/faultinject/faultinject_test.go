@@ -2,13 +2,14 @@ package faultinject
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 )
 
 func TestHit(t *testing.T) {
 	dir := t.TempDir()
-	p, err := Parse("a.exit=exit, b.err=error, c.slow=delay:20ms", dir)
+	p, err := Parse("a.exit=exit, b.err=error, c.slow=delay:20ms, svc.after POST /x/{id}=exit", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +30,10 @@ func TestHit(t *testing.T) {
 	_ = p.Hit("c.slow")
 	if time.Since(start) < 20*time.Millisecond {
 		t.Error("delay point did not sleep")
+	}
+	_ = p.Hit("svc.after POST /x/{id}")
+	if _, err := os.Stat(MarkerPath(dir, "svc.after POST /x/{id}")); err != nil || exits != 2 {
+		t.Errorf("a point named like a route: marker %v, exits %d", err, exits)
 	}
 	// A new process (new Points) on the same state folder stays past the hit exit point.
 	q, _ := Parse("a.exit=exit", dir)
