@@ -74,6 +74,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := reg.Watch(watchCtx); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	if cfg.NATSURL == "" {
+		// The embedded broker keeps the registry on disk: entries of a
+		// previous run killed without a goodbye are still there, with fresh
+		// enough heartbeats to look alive. Every instance of this broker is
+		// ours to start, so none of them is.
+		for svc, list := range reg.All() {
+			for _, in := range list {
+				_ = reg.Deregister(ctx, svc, in.ID)
+			}
+		}
+	}
 
 	set := map[string]string{
 		"SOUK_NATS_URL":       natsURL,
@@ -101,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ctl.close()
 
-	if err := waitReady(ctx, reg, specs, cfg.Addr, cfg.ReadyTimeout); err != nil {
+	if err := waitReady(ctx, reg, sup, cfg.Addr, cfg.ReadyTimeout); err != nil {
 		if ctx.Err() == nil {
 			log.Error("not ready", "err", err)
 		}
@@ -169,9 +180,10 @@ func childEnv(base []string, set map[string]string) []string {
 	return out
 }
 
-// waitReady waits until every spec is registered and the gateway is
-// healthy.
-func waitReady(ctx context.Context, reg *registry.Registry, specs []instanceSpec, gateway string, timeout time.Duration) error {
+// waitReady waits until every instance the supervisor started has
+// registered itself (with its own pid: not an entry left by an earlier run)
+// and the gateway is healthy.
+func waitReady(ctx context.Context, reg *registry.Registry, sup *supervisor, gateway string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -180,9 +192,9 @@ func waitReady(ctx context.Context, reg *registry.Registry, specs []instanceSpec
 	var missing []string
 	for {
 		missing = missing[:0]
-		for _, s := range specs {
-			if !registered(reg, s) {
-				missing = append(missing, s.id)
+		for _, p := range sup.list() {
+			if !registered(reg, p) {
+				missing = append(missing, p.ID)
 			}
 		}
 		if len(missing) == 0 {
@@ -204,9 +216,9 @@ func waitReady(ctx context.Context, reg *registry.Registry, specs []instanceSpec
 	}
 }
 
-func registered(reg *registry.Registry, s instanceSpec) bool {
-	for _, in := range reg.Instances(s.service) {
-		if in.ID == s.id {
+func registered(reg *registry.Registry, p ProcInfo) bool {
+	for _, in := range reg.Instances(p.Service) {
+		if in.ID == p.ID && p.Running && in.PID == p.PID {
 			return true
 		}
 	}

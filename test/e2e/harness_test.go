@@ -82,16 +82,25 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs `souk up` with extra arguments and environment, and waits for
-// its ready line.
+// start runs `souk up` in a new data folder with extra arguments and
+// environment, and waits for its ready line.
 func start(t *testing.T, args []string, env ...string) *system {
 	t.Helper()
-	s := &system{t: t, Data: t.TempDir(), out: &syncBuffer{}, exited: make(chan struct{})}
-	addr := freeAddr(t)
+	return startIn(t, t.TempDir(), freeAddr(t), args, env...)
+}
+
+// startIn is start on a given data folder and gateway address: a restart
+// on the same data.
+func startIn(t *testing.T, data, addr string, args []string, env ...string) *system {
+	t.Helper()
+	s := &system{t: t, Data: data, out: &syncBuffer{}, exited: make(chan struct{})}
 	s.URL = "http://" + addr
 	s.cmd = exec.Command(binary, append([]string{"up", "--addr", addr, "--data", s.Data}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Dir = s.Data
+	// Its own process group, as in a terminal, so a test can kill the
+	// whole tree at once.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	s.cmd.Stdout, s.cmd.Stderr = pw, pw
 	if err := s.cmd.Start(); err != nil {
@@ -154,6 +163,17 @@ func (s *system) stop() time.Duration {
 		s.t.Errorf("souk up did not stop within 15s of SIGTERM")
 	}
 	return time.Since(began)
+}
+
+// killGroup SIGKILLs the launcher and every process of its group at once,
+// as a power cut or an OOM kill of the whole tree would.
+func (s *system) killGroup() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("souk up survived SIGKILL of its group")
+	}
 }
 
 func tail(s string, n int) string {
