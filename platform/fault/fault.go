@@ -13,18 +13,20 @@ type Kind uint8
 
 // The kinds, in the order of the table in kindInfo.
 const (
-	Internal        Kind = iota // a bug or an unexpected failure: 500
-	Invalid                     // the request is malformed or fails validation: 400
-	Unauthorized                // no or bad credentials: 401
-	PaymentRequired             // the payment was declined: 402
-	Forbidden                   // authenticated but not allowed: 403
-	NotFound                    // no such resource, or not yours: 404
-	Conflict                    // the state forbids it (out of stock, taken): 409
-	TooLarge                    // the body is over the limit: 413
-	Unprocessable               // well-formed but not acceptable (key reuse): 422
-	TooMany                     // rate limited: 429
-	Unavailable                 // a dependency is down or overloaded: 503
-	Timeout                     // the deadline passed: 504
+	Internal         Kind = iota // a bug or an unexpected failure: 500
+	Invalid                      // the request is malformed or fails validation: 400
+	Unauthorized                 // no or bad credentials: 401
+	PaymentRequired              // the payment was declined: 402
+	Forbidden                    // authenticated but not allowed: 403
+	NotFound                     // no such resource, or not yours: 404
+	MethodNotAllowed             // the path exists, the method does not: 405
+	Conflict                     // the state forbids it (out of stock, taken): 409
+	TooLarge                     // the body is over the limit: 413
+	Unprocessable                // well-formed but not acceptable (key reuse): 422
+	TooMany                      // rate limited: 429
+	HeadersTooLarge              // the request headers are over the limit: 431
+	Unavailable                  // a dependency is down or overloaded: 503
+	Timeout                      // the deadline passed: 504
 )
 
 type kindInfo struct {
@@ -34,18 +36,20 @@ type kindInfo struct {
 }
 
 var kinds = [...]kindInfo{
-	Internal:        {http.StatusInternalServerError, "internal", "Internal error"},
-	Invalid:         {http.StatusBadRequest, "invalid", "Invalid request"},
-	Unauthorized:    {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
-	PaymentRequired: {http.StatusPaymentRequired, "payment_declined", "Payment declined"},
-	Forbidden:       {http.StatusForbidden, "forbidden", "Forbidden"},
-	NotFound:        {http.StatusNotFound, "not_found", "Not found"},
-	Conflict:        {http.StatusConflict, "conflict", "Conflict"},
-	TooLarge:        {http.StatusRequestEntityTooLarge, "too_large", "Request too large"},
-	Unprocessable:   {http.StatusUnprocessableEntity, "unprocessable", "Unprocessable request"},
-	TooMany:         {http.StatusTooManyRequests, "rate_limited", "Too many requests"},
-	Unavailable:     {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
-	Timeout:         {http.StatusGatewayTimeout, "timeout", "Timeout"},
+	Internal:         {http.StatusInternalServerError, "internal", "Internal error"},
+	Invalid:          {http.StatusBadRequest, "invalid", "Invalid request"},
+	Unauthorized:     {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
+	PaymentRequired:  {http.StatusPaymentRequired, "payment_declined", "Payment declined"},
+	Forbidden:        {http.StatusForbidden, "forbidden", "Forbidden"},
+	NotFound:         {http.StatusNotFound, "not_found", "Not found"},
+	MethodNotAllowed: {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed"},
+	Conflict:         {http.StatusConflict, "conflict", "Conflict"},
+	TooLarge:         {http.StatusRequestEntityTooLarge, "too_large", "Request too large"},
+	Unprocessable:    {http.StatusUnprocessableEntity, "unprocessable", "Unprocessable request"},
+	TooMany:          {http.StatusTooManyRequests, "rate_limited", "Too many requests"},
+	HeadersTooLarge:  {http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "Request headers too large"},
+	Unavailable:      {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	Timeout:          {http.StatusGatewayTimeout, "timeout", "Timeout"},
 }
 
 // Status returns the HTTP status code for k.

@@ -1,6 +1,10 @@
 package httpapi
 
-import "github.com/souk/souk/platform/fault"
+import (
+	"strconv"
+
+	"github.com/souk/souk/platform/fault"
+)
 
 // Validator collects one message per invalid field, so a client learns of
 // every problem in one round trip.
@@ -21,4 +25,17 @@ func (v *Validator) Err() error {
 		return nil
 	}
 	return fault.Fields(v.fields...)
+}
+
+// ParseLimit reads a page-size query parameter: def when empty, else an
+// integer from 1 to max, or a fault.Invalid error naming "limit".
+func ParseLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, fault.Fields(fault.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(max)})
+	}
+	return n, nil
 }

@@ -3,7 +3,6 @@ package order
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/fault"
@@ -102,12 +101,17 @@ func handleList(svc *Service, log *slog.Logger) http.Handler {
 			return
 		}
 		q := r.URL.Query()
-		limit, err := parseLimit(q.Get("limit"), 20, 100)
+		limit, err := httpapi.ParseLimit(q.Get("limit"), 20, 100)
 		if err != nil {
 			httpapi.Error(w, r, log, err)
 			return
 		}
-		page, err := svc.List(r.Context(), p, q.Get("all") == "true", q.Get("cursor"), limit)
+		all := q.Get("all")
+		if all != "" && all != "true" && all != "false" {
+			httpapi.Error(w, r, log, fault.Fields(fault.FieldError{Field: "all", Message: "must be true or false"}))
+			return
+		}
+		page, err := svc.List(r.Context(), p, all == "true", q.Get("cursor"), limit)
 		if err != nil {
 			httpapi.Error(w, r, log, err)
 			return
@@ -122,7 +126,7 @@ func handleAudit(svc *Service, log *slog.Logger) http.Handler {
 			httpapi.Error(w, r, log, err)
 			return
 		}
-		limit, err := parseLimit(r.URL.Query().Get("limit"), 1000, 5000)
+		limit, err := httpapi.ParseLimit(r.URL.Query().Get("limit"), 1000, 5000)
 		if err != nil {
 			httpapi.Error(w, r, log, err)
 			return
@@ -138,16 +142,4 @@ func handleAudit(svc *Service, log *slog.Logger) http.Handler {
 		}
 		httpapi.JSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 	})
-}
-
-// parseLimit reads a limit parameter: def when empty, 1..max otherwise.
-func parseLimit(s string, def, max int) (int, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > max {
-		return 0, fault.Fields(fault.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(max)})
-	}
-	return n, nil
 }

@@ -247,7 +247,7 @@ func (s *Service) answerExisting(ctx context.Context, rec idemRecord, fp string)
 // order is fault.NotFound, as if it did not exist.
 func (s *Service) Get(ctx context.Context, p *authn.Principal, id string) (Order, error) {
 	if len(id) > maxIDLen {
-		return Order{}, fault.NotFoundf("no order %s", "")
+		return Order{}, fault.NotFoundf("no order with an id that long")
 	}
 	o, err := s.store.View(ctx, id)
 	if err != nil {

@@ -3,7 +3,6 @@ package payment
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/souk/souk/platform/authn"
 	"github.com/souk/souk/platform/httpapi"
@@ -76,14 +75,18 @@ func handleAudit(svc *Service, log *slog.Logger) http.Handler {
 			httpapi.Error(w, r, log, err)
 			return
 		}
-		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		limit, err := httpapi.ParseLimit(r.URL.Query().Get("limit"), 1000, 5000)
+		if err != nil {
+			httpapi.Error(w, r, log, err)
+			return
+		}
 		items, err := svc.Audit(r.Context(), r.URL.Query().Get("cursor"), limit)
 		if err != nil {
 			httpapi.Error(w, r, log, err)
 			return
 		}
 		next := ""
-		if len(items) > 0 && (limit <= 0 || len(items) == limit) {
+		if len(items) == limit {
 			next = items[len(items)-1].OrderID
 		}
 		httpapi.JSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})

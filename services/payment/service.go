@@ -193,11 +193,9 @@ func (s *Service) Get(ctx context.Context, orderID string) (Charge, error) {
 	return c, nil
 }
 
-// Audit pages through every order's money, by order id.
+// Audit pages through every order's money, by order id: up to limit orders
+// after the cursor.
 func (s *Service) Audit(ctx context.Context, after string, limit int) ([]Audit, error) {
-	if limit <= 0 || limit > 5000 {
-		limit = 1000
-	}
 	return s.store.Audit(ctx, after, limit)
 }
 
