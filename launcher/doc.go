@@ -15,7 +15,8 @@
 // for 10 s.
 //
 // Logs. Every line a child writes goes to <data>/logs/<instance>.log and,
-// prefixed with "service/instance |", to the launcher's output.
+// prefixed with "service/instance |", to the launcher's output. A line over
+// 1 MiB is split rather than dropped, so a child never blocks on its output.
 //
 // Readiness. Instances register themselves only once ready; the launcher
 // prints its ready line when every instance it started is registered and

@@ -17,7 +17,8 @@ import (
 	"github.com/souk/souk/platform/registry"
 )
 
-const (
+// Supervision timings; variables so that tests can shorten them.
+var (
 	minBackoff  = 200 * time.Millisecond
 	maxBackoff  = 10 * time.Second
 	stableAfter = 10 * time.Second
@@ -114,7 +115,11 @@ func (s *supervisor) loop(p *proc) {
 			backoff = minBackoff
 		}
 		s.log.Warn("instance exited; restarting", "instance", p.spec.id, "err", err, "ran", ran.Round(time.Millisecond), "restart_in", backoff)
-		time.Sleep(backoff)
+		select {
+		case <-time.After(backoff):
+		case <-s.done: // a stop does not wait out the backoff
+			return
+		}
 		if ran < stableAfter {
 			backoff = min(backoff*2, maxBackoff)
 		}
@@ -196,15 +201,38 @@ func (s *supervisor) run(p *proc) error {
 	return err
 }
 
-// copyLines copies whole lines from r to file and, if set, term.
+// maxLine is the longest line copyLines keeps whole; a longer one is split.
+const maxLine = 1 << 20
+
+// copyLines copies whole lines from r to file and, if set, term, until r
+// ends. It always reads r to the end, so a child is never blocked on its
+// output: lines longer than maxLine are split, and a last line without a
+// newline gets one.
 func copyLines(r io.Reader, file io.Writer, term io.Writer) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := append(sc.Bytes(), '\n')
-		_, _ = file.Write(line)
-		if term != nil {
-			_, _ = term.Write(line)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	split := false // the last line written was cut at maxLine
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		full := err == bufio.ErrBufferFull
+		if full && len(line) < maxLine {
+			continue
+		}
+		// The newline that ends a line cut exactly at maxLine is not a
+		// line of its own.
+		if len(line) > 0 && !(split && len(line) == 1 && line[0] == '\n') {
+			if line[len(line)-1] != '\n' {
+				line = append(line, '\n')
+			}
+			_, _ = file.Write(line)
+			if term != nil {
+				_, _ = term.Write(line)
+			}
+		}
+		line, split = line[:0], full
+		if err != nil && !full {
+			return
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/souk/souk/platform/events"
+	"github.com/souk/souk/platform/fault"
 	"github.com/souk/souk/platform/faultinject"
 	"github.com/souk/souk/platform/sqlstore"
 	"github.com/souk/souk/platform/telemetry"
@@ -32,13 +33,25 @@ type Source interface {
 
 // Add stores ev in the outbox table as part of tx.
 // The request id and trace context of ctx travel with the event as headers.
+// It returns an Invalid error for an event without an id or whose Data is
+// not JSON (nil Data is stored as null, as Bus.Publish sends it): such an
+// event could never be published and would hold up every event after it.
 func Add(ctx context.Context, tx *sqlstore.Tx, ev events.Event) error {
+	data := ev.Data
+	switch {
+	case ev.ID == "":
+		return fmt.Errorf("outbox add %s: %w", ev.Type, fault.Invalidf("event %s has no id", ev.Type))
+	case len(data) == 0:
+		data = json.RawMessage("null")
+	case !json.Valid(data):
+		return fmt.Errorf("outbox add %s: %w", ev.Type, fault.Invalidf("event %s data is not JSON", ev.Type))
+	}
 	headers, err := encodeHeaders(ContextHeaders(ctx, ev.Headers))
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO outbox (event_id, source, type, key, data, headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		ev.ID, ev.Source, ev.Type, ev.Key, string(ev.Data), headers, ev.Time.UnixMilli())
+		ev.ID, ev.Source, ev.Type, ev.Key, string(data), headers, ev.Time.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("outbox add %s: %w", ev.Type, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/souk/souk/platform/events"
 	"github.com/souk/souk/platform/outbox"
+	"github.com/souk/souk/platform/telemetry"
 )
 
 // memSource is a Source in memory: records with seqs 1..n, published or not.
@@ -287,9 +288,16 @@ func TestNewRelayDefaults(t *testing.T) {
 	}
 }
 
-func TestContextHeadersLeavesInputAlone(t *testing.T) {
+func TestContextHeaders(t *testing.T) {
 	in := map[string]string{"a": "1"}
-	if got := outbox.ContextHeaders(context.Background(), in); fmt.Sprint(got) != fmt.Sprint(in) {
-		t.Errorf("ContextHeaders without request id = %v, want %v", got, in)
+	if got := outbox.ContextHeaders(context.Background(), in); !maps.Equal(got, in) {
+		t.Errorf("ContextHeaders without request id or trace = %v, want the input %v", got, in)
+	}
+	got := outbox.ContextHeaders(telemetry.WithRequestID(context.Background(), "r-1"), in)
+	if diff := cmp.Diff(map[string]string{"a": "1", telemetry.HeaderRequestID: "r-1"}, got); diff != "" {
+		t.Errorf("ContextHeaders with a request id (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1"}, in); diff != "" {
+		t.Errorf("ContextHeaders changed its input (-want +got):\n%s", diff)
 	}
 }

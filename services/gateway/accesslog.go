@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -64,11 +65,13 @@ func (l *accessLog) log(method []byte, route string, path []byte, status int, el
 }
 
 // writeJSONString writes s as a JSON string, escaping what JSON requires
-// and anything that could forge a log line.
+// and anything that could forge a log line. Bytes that are not UTF-8 are
+// written as \ufffd, as encoding/json does, so every line is valid UTF-8.
 func writeJSONString(b *bytes.Buffer, s []byte) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
-	for _, c := range s {
+	for i := 0; i < len(s); {
+		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b.WriteByte('\\')
@@ -77,9 +80,19 @@ func writeJSONString(b *bytes.Buffer, s []byte) {
 			b.WriteString(`\u00`)
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&0xf])
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b.WriteString(`\ufffd`)
+			} else {
+				b.Write(s[i : i+size])
+			}
+			i += size
+			continue
 		default:
 			b.WriteByte(c)
 		}
+		i++
 	}
 	b.WriteByte('"')
 }

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,18 +22,19 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 // back.
 func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 	req := &ctx.Request
-	for _, h := range hopHeaders {
-		req.Header.Del(h)
-	}
+	stripHopHeaders(&req.Header)
 	req.Header.Set(telemetry.HeaderRequestID, r.id)
 	req.Header.Set("X-Forwarded-For", r.ip.String())
 	req.Header.Set("X-Forwarded-Proto", "http")
 	// Forward the normalised path, so "/api/v1/orders/../../internal" can
-	// never reach a service as written.
+	// never reach a service as written. It is the decoded path the route
+	// matched, so it is escaped again: the service decodes it once and
+	// sees what the gateway routed on ("%252e%252e" stays "%2e%2e", never
+	// "..", and a decoded "?", "#" or space stays in the path).
 	if r.route.Rewrite != "" {
-		req.URI().SetPath(r.route.Rewrite + strings.TrimPrefix(string(ctx.Path()), r.route.Prefix))
+		setEscapedPath(req.URI(), []byte(r.route.Rewrite+strings.TrimPrefix(string(ctx.Path()), r.route.Prefix)))
 	} else {
-		req.URI().SetPathBytes(ctx.Path())
+		setEscapedPath(req.URI(), ctx.Path())
 	}
 
 	target := r.route.pick()
@@ -45,8 +48,28 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 		g.fail(ctx, r, err)
 		return
 	}
-	for _, h := range hopHeaders {
-		ctx.Response.Header.Del(h)
+	stripHopHeaders(&ctx.Response.Header)
+}
+
+// header is what stripHopHeaders needs of fasthttp's request and response
+// headers.
+type header interface {
+	Peek(key string) []byte
+	Del(key string)
+}
+
+// stripHopHeaders removes the hop-by-hop headers from h: the fixed ones and
+// those its Connection header names (RFC 9110 section 7.6.1).
+func stripHopHeaders(h header) {
+	if c := h.Peek("Connection"); len(c) > 0 {
+		for _, name := range strings.Split(string(c), ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
 	}
 }
 
@@ -79,7 +102,7 @@ func (g *Gateway) forwardService(ctx *fasthttp.RequestCtx, r *request, service s
 		}
 		r.upstream = ep.ID
 		start := time.Now()
-		err = g.ups.client(ep.Addr).DoDeadline(&ctx.Request, &ctx.Response, deadline)
+		err = connError(g.ups.client(ep.Addr).DoDeadline(&ctx.Request, &ctx.Response, deadline))
 		ep.Done(start, err)
 		if err == nil {
 			if ctx.Response.StatusCode() >= 500 {
@@ -99,10 +122,61 @@ func (g *Gateway) forwardService(ctx *fasthttp.RequestCtx, r *request, service s
 	}
 }
 
+// connError adds ECONNRESET to fasthttp's ErrConnectionClosed, which is
+// all fasthttp reports when the upstream reset or closed the connection
+// before answering (an instance killed mid-request): for the balancer it is
+// a connection failure that ejects the endpoint (not a fast answer that
+// would draw more traffic), and an idempotent request is sent again.
+func connError(err error) error {
+	if errors.Is(err, fasthttp.ErrConnectionClosed) {
+		return fmt.Errorf("%w (%w)", err, syscall.ECONNRESET)
+	}
+	return err
+}
+
 // upstreamError maps a failed call to the problem the client sees.
 func upstreamError(name string, err error) error {
 	if errors.Is(err, fasthttp.ErrTimeout) {
 		return fault.Wrap(err, fault.Timeout, "timeout", name+" did not answer in time")
 	}
 	return &fault.Error{Kind: fault.Unavailable, Code: "unavailable", Message: name + " is unavailable", RetryAfter: time.Second, Err: err}
+}
+
+// setEscapedPath sets the path uri sends (its original path: the upstream
+// clients do not normalise) to path escaped as net/url escapes a path.
+func setEscapedPath(uri *fasthttp.URI, path []byte) {
+	n := 0
+	for _, c := range path {
+		if shouldEscapePath(c) {
+			n++
+		}
+	}
+	if n == 0 {
+		uri.SetPathBytes(path)
+		return
+	}
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(path)+2*n)
+	for _, c := range path {
+		if shouldEscapePath(c) {
+			out = append(out, '%', hex[c>>4], hex[c&0xf])
+		} else {
+			out = append(out, c)
+		}
+	}
+	uri.SetPathBytes(out)
+}
+
+// shouldEscapePath reports whether c is escaped in a path: all but the
+// unreserved characters and $&+,/:;=@ (net/url's rule for paths).
+func shouldEscapePath(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return false
+	}
+	switch c {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return false
+	}
+	return true
 }
