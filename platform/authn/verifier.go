@@ -88,7 +88,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error)
 }
 
 func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Principal, error) {
-	if len(token) > 4096 {
+	if len(token) > 4096 || !compactJWS(token) {
 		return nil, errBadToken
 	}
 	var unavailable error
@@ -99,6 +99,10 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Pr
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(5*time.Second),
 		jwt.WithTimeFunc(func() time.Time { return now }),
+		// Strict base64: otherwise the unused low bits of the signature's
+		// last character can be changed and the token still verifies, so
+		// one token would have many spellings (and cache entries).
+		jwt.WithStrictDecoding(),
 	)
 	tok, err := parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		switch t.Method.Alg() {
@@ -154,6 +158,19 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Pr
 		p.Service = strings.TrimPrefix(claims.Subject, "service:")
 	}
 	return p, nil
+}
+
+// compactJWS reports whether token holds only the characters of a compact
+// JWS: base64url digits and dots. Go's base64 decoding skips CR and LF even
+// when strict, so without this check "token\r\n" would verify as token.
+func compactJWS(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func audienceHas(aud jwt.ClaimStrings, want string) bool {

@@ -271,7 +271,11 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	ev.Headers = inHeaders(msg.Headers())
 
 	stop := c.keepInProgress(msg)
-	herr := c.call(handlerContext(ctx, msg.Headers()), ev)
+	// The handler's context carries the request id of the request that
+	// caused the event: the lines logged with it below (and by the
+	// handler) tie the event to that request.
+	hctx := handlerContext(ctx, msg.Headers())
+	herr := c.call(hctx, ev)
 	stop()
 
 	switch {
@@ -287,13 +291,15 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 			_ = c.bus.opts.Faults.Hit(c.cfg.Durable + ".after_handle")
 		}
 		if err := msg.Ack(); err != nil {
-			c.log.Warn("ack failed; the event will be redelivered", "event", ev.ID, "err", err)
+			c.log.WarnContext(hctx, "ack failed; the event will be redelivered", "event", ev.ID, "err", err)
+		} else {
+			c.log.DebugContext(hctx, "event handled", "event", ev.ID, "type", ev.Type, "attempt", attempt)
 		}
 	case IsPermanent(herr) || attempt >= c.cfg.MaxDeliver:
-		c.log.Error("event handler failed; dead-lettering", "event", ev.ID, "type", ev.Type, "attempt", attempt, "err", herr)
+		c.log.ErrorContext(hctx, "event handler failed; dead-lettering", "event", ev.ID, "type", ev.Type, "attempt", attempt, "err", herr)
 		c.deadLetter(ctx, msg, md, herr.Error())
 	default:
-		c.log.Warn("event handler failed; will retry", "event", ev.ID, "type", ev.Type, "attempt", attempt, "err", herr)
+		c.log.WarnContext(hctx, "event handler failed; will retry", "event", ev.ID, "type", ev.Type, "attempt", attempt, "err", herr)
 		_ = msg.NakWithDelay(c.cfg.backoff(attempt))
 	}
 }

@@ -20,8 +20,9 @@ import (
 const MaxBody = 64 << 10
 
 // Decode reads r's JSON body into dst strictly: the body must be a single
-// JSON value no larger than MaxBody, with no unknown fields and no values of
-// the wrong type. It returns a fault.Invalid error naming the offending field,
+// JSON object (not null) no larger than MaxBody, with no unknown fields, no
+// name twice in one object (compared case-insensitively, as encoding/json
+// matches names to fields) and no values of the wrong type. It returns a fault.Invalid error naming the offending field,
 // fault.TooLarge when the body is over the limit, or fault.Invalid with code
 // "unsupported_media_type" for a non-JSON content type.
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
@@ -60,6 +61,11 @@ func Unmarshal(data []byte, dst any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return fault.New(fault.Invalid, "", "the request body is empty; a JSON object is expected")
 	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		// encoding/json reads null as "leave dst alone": a body of null
+		// would pass as an empty object.
+		return fault.New(fault.Invalid, "", "the body must be a JSON object, not null")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -71,7 +77,74 @@ func Unmarshal(data []byte, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return fault.New(fault.Invalid, "", "the body has data after the JSON value")
 	}
+	if path, dup := duplicateKey(data); dup {
+		return fault.Fields(fault.FieldError{Field: path, Message: "appears more than once"})
+	}
 	return nil
+}
+
+// duplicateKey reports the dotted path of the first name that appears
+// twice in one object of data, a valid JSON value. Names are compared the
+// way encoding/json matches them to struct fields, case-insensitively: two
+// spellings of one field are as ambiguous as one spelling twice, and a
+// proxy or another parser that keeps the first where Go keeps the last
+// would read another request than the service does.
+func duplicateKey(data []byte) (string, bool) {
+	type frame struct {
+		object  bool
+		wantKey bool
+		path    string
+		seen    map[string]struct{}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var stack []*frame
+	key := "" // the path of the value about to be read
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // io.EOF: done; anything else was refused before
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if s, ok := tok.(string); ok && top != nil && top.object && top.wantKey {
+			fold := strings.ToUpper(strings.ToLower(s))
+			path := s
+			if top.path != "" {
+				path = top.path + "." + s
+			}
+			if _, dup := top.seen[fold]; dup {
+				return path, true
+			}
+			top.seen[fold] = struct{}{}
+			top.wantKey = false
+			key = path
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, wantKey: true, path: key, seen: map[string]struct{}{}})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{path: key})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return "", false
+			}
+			top = stack[len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a name next.
+		if top != nil && top.object {
+			top.wantKey = true
+			key = top.path
+		} else if top != nil {
+			key = top.path
+		}
+	}
 }
 
 func decodeError(err error) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,14 +106,56 @@ type routeKey struct{}
 // Routes wraps a ServeMux nested inside Wrap (behind other middleware) so
 // that Wrap's metrics and access log name the pattern the inner mux
 // matched, not the outer one's catch-all.
+//
+// It also turns the mux's own plain-text "404 page not found" and "405
+// method not allowed" into problem+json, so that every error a service
+// answers has a code.
 func Routes(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(&unmatchedWriter{ResponseWriter: w, r: r}, r)
 		if p, ok := r.Context().Value(routeKey{}).(*string); ok && r.Pattern != "" {
 			*p = r.Pattern
 		}
 	})
 }
+
+// unmatchedWriter replaces the plain-text error a ServeMux writes when no
+// pattern matched (r.Pattern is then empty) with a problem.
+type unmatchedWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (w *unmatchedWriter) WriteHeader(code int) {
+	if w.r.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) ||
+		!strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.replaced = true
+	w.Header().Del("Content-Length")
+	var p fault.Problem
+	if code == http.StatusNotFound {
+		p = fault.ToProblem(fault.New(fault.NotFound, "", "no such route"))
+	} else {
+		p = fault.ToProblem(fault.New(fault.Invalid, "method_not_allowed", "this method is not allowed on this path"))
+		p.Status, p.Title = http.StatusMethodNotAllowed, "Method not allowed"
+	}
+	p.RequestID = telemetry.RequestID(w.r.Context())
+	p.Instance = w.r.URL.Path
+	WriteProblem(w.ResponseWriter, p)
+}
+
+func (w *unmatchedWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil // the mux's plain text, already replaced
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *unmatchedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type statusWriter struct {
 	http.ResponseWriter

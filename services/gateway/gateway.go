@@ -107,8 +107,12 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 			g.serveOps(ctx)
 			return
 		case pathMatched:
-			g.fail(ctx, &r, errMethod)
-			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+			// No kind maps to 405: write the problem with the status
+			// it is sent with, so the body agrees with the status line.
+			p := fault.ToProblem(errMethod)
+			p.Status, p.Title = fasthttp.StatusMethodNotAllowed, "Method not allowed"
+			p.RequestID, p.Instance = r.id, path
+			writeProblem(ctx, p)
 			return
 		}
 		g.fail(ctx, &r, errNotFound)

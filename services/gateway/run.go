@@ -155,10 +155,16 @@ func (g *Gateway) serverError(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		e = fault.New(fault.Invalid, "malformed_request", "the request could not be parsed")
 	}
-	writeProblem(ctx, fault.ToProblem(e))
+	p := fault.ToProblem(e)
 	if isTooBigHeader(err) {
-		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+		// No kind maps to 431: the body must agree with the status line.
+		p.Status, p.Title = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request header fields too large"
 	}
+	writeProblem(ctx, p)
+	// finish never runs for these: set the headers every answer carries.
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.Response.Header.Set("X-Frame-Options", "DENY")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
 }
 
 func isTooBigHeader(err error) bool {

@@ -125,15 +125,15 @@ func greeting(name string) string {
 
 // confirmation writes the email for a placed order.
 func confirmation(p OrderPlaced) (subject, body string) {
-	order := oneLine(p.OrderID)
+	order, currency := oneLine(p.OrderID), oneLine(p.Currency)
 	var b strings.Builder
 	b.WriteString(greeting(p.Name) + "\n\n")
 	b.WriteString("thank you for shopping at Souk. Your order " + order + " is confirmed.\n\n")
 	for _, it := range p.Items {
-		line := FormatMoney(it.PriceCents*int64(it.Quantity), p.Currency)
+		line := FormatMoney(it.PriceCents*int64(it.Quantity), currency)
 		fmt.Fprintf(&b, "  %d x %s  %s\n", it.Quantity, itemName(it), line)
 	}
-	b.WriteString("\nTotal: " + FormatMoney(p.TotalCents, p.Currency) + "\n")
+	b.WriteString("\nTotal: " + FormatMoney(p.TotalCents, currency) + "\n")
 	if p.TransactionID != "" {
 		b.WriteString("Payment: " + oneLine(p.TransactionID) + "\n")
 	}

@@ -325,9 +325,29 @@ func (s *Store) Create(ctx context.Context, c Created, scope, key, fingerprint s
 				existing = rec
 				return nil
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, 0, ?, ?)`,
-				scope, key, fingerprint, c.OrderID, now.UnixMilli()); err != nil {
+			// ON CONFLICT: on PostgreSQL a concurrent request with the same
+			// key may insert between our read and our insert; ours then
+			// waits for it, inserts nothing, and reads its row below, where
+			// a plain INSERT would fail with a unique violation.
+			res, err := tx.Exec(ctx, `INSERT INTO idempotency (scope, key, request_hash, status, body, created_at) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
+				scope, key, fingerprint, c.OrderID, now.UnixMilli())
+			if err != nil {
 				return fmt.Errorf("idempotency key: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+			if n == 0 {
+				rec, found, err := s.idempotency(ctx, tx, scope, key)
+				if err != nil {
+					return err
+				}
+				if !found {
+					return fmt.Errorf("idempotency key %q: taken by a request whose row cannot be read", key)
+				}
+				existing = rec
+				return nil
 			}
 		}
 		var err error
