@@ -458,6 +458,10 @@ func TestProdOverlay(t *testing.T) {
 	if err != nil || env["SOUK_CATALOG_SEED"] != "false" {
 		t.Errorf("prod catalog: SOUK_CATALOG_SEED = %q (%v), want false: no sample products in a real shop", env["SOUK_CATALOG_SEED"], err)
 	}
+	env, err = containerEnv(objs, secretTemplate(t), ws["inventory"].Template.Spec.Containers[0], pod{"inventory-0", namespace, fakePodIP})
+	if err != nil || env["SOUK_INVENTORY_SEED"] != "false" {
+		t.Errorf("prod inventory: SOUK_INVENTORY_SEED = %q (%v), want false: no sample stock in a real shop", env["SOUK_INVENTORY_SEED"], err)
+	}
 }
 
 func intOrPercent(v intstr.IntOrString, total int32) int {

@@ -98,6 +98,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if !hasEnv(cfg.Env, "SOUK_GATEWAY_TRUSTED_PROXIES") {
 		set["SOUK_GATEWAY_TRUSTED_PROXIES"] = "127.0.0.1/32,::1/128"
 	}
+	// Children run in the data folder: a routes file named relative to
+	// where souk up was started must still be found.
+	for _, kv := range cfg.Env {
+		if v, ok := strings.CutPrefix(kv, "SOUK_GATEWAY_ROUTES="); ok && v != "" && !filepath.IsAbs(v) {
+			if abs, err := filepath.Abs(v); err == nil {
+				set["SOUK_GATEWAY_ROUTES"] = abs
+			}
+		}
+	}
 	env := childEnv(cfg.Env, set)
 	sup := &supervisor{cfg: cfg, env: env, log: log, out: out, reg: reg, procs: map[string]*proc{}, done: make(chan struct{})}
 	specs := cfg.instances()

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +73,7 @@ type request struct {
 var (
 	errShed     = &fault.Error{Kind: fault.Unavailable, Code: "overloaded", Message: "the gateway is at capacity; retry shortly", RetryAfter: time.Second}
 	errNotFound = fault.New(fault.NotFound, "", "no such route")
-	errMethod   = fault.New(fault.Invalid, "method_not_allowed", "this method is not allowed on this path")
+	errMethod   = fault.New(fault.MethodNotAllowed, "method_not_allowed", "this method is not allowed on this path")
 )
 
 // handle is the gateway's fasthttp handler.
@@ -100,19 +101,15 @@ func (g *Gateway) handle(ctx *fasthttp.RequestCtx) {
 	route, pathMatched := table.match(method, path)
 	if route == nil {
 		switch {
-		case path == "/metrics" && r.ip.IsLoopback():
+		case path == "/metrics" && method == "GET" && g.metricsAllowed(r.ip):
 			g.serveOps(ctx)
 			return
 		case (path == "/health/live" || path == "/health/ready") && method == "GET":
 			g.serveOps(ctx)
 			return
 		case pathMatched:
-			// No kind maps to 405: write the problem with the status
-			// it is sent with, so the body agrees with the status line.
-			p := fault.ToProblem(errMethod)
-			p.Status, p.Title = fasthttp.StatusMethodNotAllowed, "Method not allowed"
-			p.RequestID, p.Instance = r.id, path
-			writeProblem(ctx, p)
+			g.fail(ctx, &r, errMethod)
+			ctx.Response.Header.Set("Allow", strings.Join(table.allowed(path), ", "))
 			return
 		}
 		g.fail(ctx, &r, errNotFound)
@@ -142,6 +139,14 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 		}
 	}
 	return netip.IPv4Unspecified()
+}
+
+// metricsAllowed reports whether the client may scrape /metrics: loopback,
+// or an address in Limits.MetricsFrom (the cluster's Prometheus). The
+// client is the address behind a trusted proxy, so the internet never
+// passes as local.
+func (g *Gateway) metricsAllowed(client netip.Addr) bool {
+	return client.IsLoopback() || isTrusted(client, g.limits.MetricsFrom)
 }
 
 // authenticate verifies the bearer token when the route needs a user, and

@@ -240,7 +240,8 @@ func FuzzRouteMatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	has := func(rt *Route, path string) bool {
-		return (rt.Path != "" && rt.Path == path) || (rt.Prefix != "" && strings.HasPrefix(path, rt.Prefix))
+		return (rt.Path != "" && rt.Path == path) || (rt.Prefix != "" && strings.HasPrefix(path, rt.Prefix) &&
+			(strings.HasSuffix(rt.Prefix, "/") || len(path) == len(rt.Prefix) || path[len(rt.Prefix)] == '/'))
 	}
 	allows := func(rt *Route, method string) bool {
 		return len(rt.Methods) == 0 || slices.Contains(rt.Methods, method)

@@ -104,9 +104,13 @@ func TestAuth(t *testing.T) {
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	e := newGW(t, gwConfig{})
 	wantProblem(t, e.do(t, "GET", "/no/such/thing", ""), http.StatusNotFound, "not_found")
-	p := wantProblem(t, e.do(t, "DELETE", "/api/v1/products", ""), http.StatusMethodNotAllowed, "method_not_allowed")
+	del := e.do(t, "DELETE", "/api/v1/products", "")
+	p := wantProblem(t, del, http.StatusMethodNotAllowed, "method_not_allowed")
 	if p.Instance != "/api/v1/products" {
 		t.Errorf("instance = %q", p.Instance)
+	}
+	if got := del.header.Get("Allow"); got != "GET, POST" {
+		t.Errorf("Allow = %q, want \"GET, POST\"", got)
 	}
 	// The built-in operational endpoints.
 	if got := e.do(t, "GET", "/health/live", ""); got.status != 200 || !strings.Contains(string(got.body), "/health/live") {
@@ -150,19 +154,20 @@ func TestAccessLogLinesAreJSON(t *testing.T) {
 		e.raw(t, raw)
 	}
 	// Requests fasthttp refuses to parse (a method with a quote) are
-	// answered by serverError and leave no line; what matters here is that
-	// they do not break the log.
-	for _, raw := range []string{
+	// answered by serverError, which logs them too, without breaking the
+	// log.
+	rejected := []string{
 		"BR\"EW /api/v1/products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"GET\\ /api/v1/products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-	} {
+	}
+	for _, raw := range rejected {
 		if got := e.raw(t, raw); got.status != http.StatusBadRequest {
 			t.Errorf("%q = %d, want 400", raw, got.status)
 		}
 	}
 	lines := e.accessLines(t)
-	if len(lines) != 2+len(hostile) {
-		t.Fatalf("%d access log lines, want %d:\n%s", len(lines), 2+len(hostile), e.logs.String())
+	if want := 2 + len(hostile) + len(rejected); len(lines) != want {
+		t.Fatalf("%d access log lines, want %d:\n%s", len(lines), want, e.logs.String())
 	}
 	for i, l := range lines {
 		for _, k := range []string{"time", "level", "msg", "service", "instance", "method", "route", "path", "status", "ms", "user", "request_id", "upstream", "client_ip"} {

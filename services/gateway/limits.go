@@ -35,6 +35,10 @@ type Limits struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// (SOUK_GATEWAY_TRUSTED_PROXIES, CIDRs; souk up trusts loopback).
 	TrustedProxies []netip.Prefix
+	// MetricsFrom are the addresses, besides loopback, that may scrape the
+	// gateway's /metrics (SOUK_GATEWAY_METRICS_FROM, CIDRs): /metrics
+	// shares the public port and is not for the public.
+	MetricsFrom []netip.Prefix
 }
 
 // DefaultLimits are the limits when nothing is configured.

@@ -77,11 +77,22 @@ func stripHopHeaders(h header) {
 func (g *Gateway) forwardURL(ctx *fasthttp.RequestCtx, r *request, t *Target) error {
 	r.upstream = t.host
 	ctx.Request.Header.SetHost(t.host)
-	err := g.ups.client(t.host).DoDeadline(&ctx.Request, &ctx.Response, deadlineFor(r))
-	if err != nil {
-		return upstreamError(t.host, err)
+	idempotent := ctx.IsGet() || ctx.IsHead() || ctx.IsPut() || ctx.IsDelete() || ctx.IsOptions()
+	deadline := deadlineFor(r)
+	for attempt := 0; ; attempt++ {
+		err := connError(g.ups.client(t.host).DoDeadline(&ctx.Request, &ctx.Response, deadline))
+		if err == nil {
+			return nil
+		}
+		// An outside server may close idle keep-alive connections sooner
+		// than the gateway drops them: the first request on such a
+		// connection fails at once and is safe to send again.
+		retry := attempt == 0 && time.Now().Before(deadline) && (isDial(err) || (idempotent && balancer.ConnectionFailure(err)))
+		if !retry {
+			return upstreamError(t.host, err)
+		}
+		ctx.Response.Reset()
 	}
-	return nil
 }
 
 // forwardService sends the request to an instance of service, retrying once

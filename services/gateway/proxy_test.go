@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -305,5 +308,28 @@ func TestForwardedFor(t *testing.T) {
 				t.Errorf("access log client_ip = %v, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// An outside upstream that closes idle keep-alive connections sooner than
+// the gateway drops them: the next request finds its connection closed and
+// is sent again on a new one, not answered 503.
+func TestURLTargetSurvivesIdleClose(t *testing.T) {
+	legacy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"legacy":true}`)
+	}))
+	legacy.Config.IdleTimeout = 50 * time.Millisecond
+	legacy.Start()
+	t.Cleanup(legacy.Close)
+	table := RouteTable{Routes: []Route{{Prefix: "/old/", Targets: []Target{{URL: legacy.URL}}}}}
+	if err := table.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	e := newGW(t, gwConfig{routes: &table})
+	for i := 0; i < 3; i++ {
+		if got := e.do(t, "GET", "/old/report", ""); got.status != 200 {
+			t.Fatalf("request %d = %d %s, want 200", i, got.status, got.body)
+		}
+		time.Sleep(200 * time.Millisecond) // the upstream closes the idle connection
 	}
 }

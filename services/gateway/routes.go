@@ -79,7 +79,8 @@ type RouteTable struct {
 var handlers = map[string]bool{"health": true, "product_page": true, "openapi": true, "admin_status": true, "admin_kill": true, "admin_dlq": true, "admin_dlq_redrive": true, "web": true}
 
 // DefaultRoutes is the table of the Souk API (API.md). A routes file
-// replaces it whole; start from `souk routes` output to edit it.
+// replaces it whole; `souk routes` prints it as YAML to start from, and
+// `souk routes check FILE` validates a file.
 func DefaultRoutes() RouteTable {
 	return RouteTable{Routes: []Route{
 		{Path: "/health", Methods: []string{"GET"}, Handler: "health"},
@@ -236,7 +237,7 @@ func (t *RouteTable) match(method, path string) (r *Route, pathMatched bool) {
 		if rt.Path != "" && rt.Path != path {
 			continue
 		}
-		if rt.Prefix != "" && !strings.HasPrefix(path, rt.Prefix) {
+		if rt.Prefix != "" && !prefixMatch(path, rt.Prefix) {
 			continue
 		}
 		if len(rt.Methods) == 0 {
@@ -250,6 +251,37 @@ func (t *RouteTable) match(method, path string) (r *Route, pathMatched bool) {
 		pathMatched = true
 	}
 	return nil, pathMatched
+}
+
+// prefixMatch reports whether path is under prefix. A prefix that does not
+// end in "/" matches whole segments only: "/api/v1/admin/audit/orders"
+// covers ".../orders" and ".../orders/x", never ".../ordersX".
+func prefixMatch(path, prefix string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return strings.HasSuffix(prefix, "/") || len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// allowed lists the methods the routes of path accept, for a 405's Allow
+// header.
+func (t *RouteTable) allowed(path string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range t.Routes {
+		rt := &t.Routes[i]
+		if (rt.Path != "" && rt.Path != path) || (rt.Prefix != "" && !prefixMatch(path, rt.Prefix)) {
+			continue
+		}
+		for _, m := range rt.Methods {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // pick chooses a target by weight.

@@ -214,7 +214,8 @@ func TestMatch(t *testing.T) {
 		{"GET", "/api/v1/products", "/api/v1/products", true},      // exact beats the prefix of equal length
 		{"POST", "/api/v1/products", "/api/v1/products", true},     // the POST twin
 		{"GET", "/api/v1/products/42", "/api/v1/products/*", true}, // longest prefix
-		{"GET", "/api/v1/productsX", "/api/v1/products*", true},    // the shorter prefix
+		{"GET", "/api/v1/productsX", "/api/*", true},               // a prefix without its slash matches whole segments only
+		{"GET", "/api/v1/products/x", "/api/v1/products/*", true},  // the longer prefix still wins
 		{"DELETE", "/api/v1/products/42", "/api/*", true},          // method mismatch falls to a broader route
 		{"GET", "/api/v2/x", "/api/*", true},                       // catch-all prefix
 		{"POST", "/only-get", "", true},                            // path known, method not: 405

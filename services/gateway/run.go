@@ -15,6 +15,7 @@ import (
 
 	"github.com/souk/souk/platform/boot"
 	"github.com/souk/souk/platform/fault"
+	"github.com/souk/souk/platform/telemetry"
 	"github.com/souk/souk/web"
 )
 
@@ -54,6 +55,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv("SOUK_GATEWAY_TRUSTED_PROXIES"); v != "" {
 		if c.Limits.TrustedProxies, err = ParsePrefixes(v); err != nil {
 			return c, fmt.Errorf("SOUK_GATEWAY_TRUSTED_PROXIES: %w", err)
+		}
+	}
+	if v := getenv("SOUK_GATEWAY_METRICS_FROM"); v != "" {
+		if c.Limits.MetricsFrom, err = ParsePrefixes(v); err != nil {
+			return c, fmt.Errorf("SOUK_GATEWAY_METRICS_FROM: %w", err)
 		}
 	}
 	if v := getenv("SOUK_GATEWAY_PAGE_TIMEOUT"); v != "" {
@@ -151,20 +157,15 @@ func (g *Gateway) serverError(ctx *fasthttp.RequestCtx, err error) {
 	case err == fasthttp.ErrBodyTooLarge:
 		e = fault.New(fault.TooLarge, "", "the body is larger than 1 MiB")
 	case isTooBigHeader(err):
-		e = fault.New(fault.Invalid, "headers_too_large", "the request headers are too large")
+		e = fault.New(fault.HeadersTooLarge, "", "the request headers are too large")
 	default:
 		e = fault.New(fault.Invalid, "malformed_request", "the request could not be parsed")
 	}
-	p := fault.ToProblem(e)
-	if isTooBigHeader(err) {
-		// No kind maps to 431: the body must agree with the status line.
-		p.Status, p.Title = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request header fields too large"
-	}
-	writeProblem(ctx, p)
-	// finish never runs for these: set the headers every answer carries.
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.Response.Header.Set("X-Frame-Options", "DENY")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
+	// The handler never ran: give the answer its request id, headers and
+	// access log line here.
+	r := request{id: telemetry.NewRequestID(), start: time.Now(), ip: peerAddr(ctx)}
+	g.fail(ctx, &r, e)
+	g.finish(ctx, &r)
 }
 
 func isTooBigHeader(err error) bool {

@@ -39,6 +39,7 @@
 //
 //	SOUK_INVENTORY_RESERVATION_TTL   how long a reservation holds stock uncommitted (default 2m)
 //	SOUK_INVENTORY_SWEEP_INTERVAL    how often expired reservations are released (default 5s)
+//	SOUK_INVENTORY_SEED              false: do not seed the sample stock (default true)
 //
 // On its first start the service seeds stock from package sampledata
 // (initial = available = InitialStock); the seed never overwrites a row, so

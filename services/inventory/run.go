@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/souk/souk/platform/boot"
@@ -46,13 +47,21 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	seed := true
+	if v := cfg.Getenv("SOUK_INVENTORY_SEED"); v != "" {
+		if seed, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("config: SOUK_INVENTORY_SEED is %q, want true or false", v)
+		}
+	}
 	in, err := boot.Start(ctx, cfg, boot.Spec{Migrations: Migrations()}, stderr)
 	if err != nil {
 		return err
 	}
 	svc := NewService(in.DB, time.Now, ttl)
-	if err := svc.Seed(ctx, SampleStock()); err != nil {
-		return err
+	if seed {
+		if err := svc.Seed(ctx, SampleStock()); err != nil {
+			return err
+		}
 	}
 	in.Go(func(ctx context.Context) error { return expireEvery(ctx, svc, sweep, in.Log) })
 	in.Go(func(ctx context.Context) error {
