@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,6 +37,13 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("data folder: %w", err)
 		}
+	}
+	// The gateway's address is the one fixed port: fail now, clearly, rather
+	// than watch the gateway crash-loop on a port someone else holds.
+	if ln, err := net.Listen("tcp", cfg.Addr); err != nil {
+		return fmt.Errorf("the gateway address %s is not available (is another souk up running?): %w", cfg.Addr, err)
+	} else {
+		ln.Close()
 	}
 	out := &lineWriter{w: cfg.Stdout}
 	log := slog.New(slog.NewTextHandler(prefixed(out, "launcher"), &slog.HandlerOptions{Level: slog.LevelInfo}))

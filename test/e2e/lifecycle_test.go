@@ -152,3 +152,14 @@ func served(t *testing.T, addr string) int {
 	}
 	return total
 }
+
+// TestUpRefusesABusyAddress: a second `souk up` on the same gateway address
+// fails at once with a clear message instead of crash-looping.
+func TestUpRefusesABusyAddress(t *testing.T) {
+	sys := start(t, nil)
+	addr := strings.TrimPrefix(sys.URL, "http://")
+	out, err := exec.Command(binary, "up", "--addr", addr, "--data", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not available") {
+		t.Fatalf("second souk up on %s: %v\n%s", addr, err, out)
+	}
+}
