@@ -95,13 +95,15 @@ type Options struct {
 // DB is a service's database: a write pool and a read pool (the same pool on
 // PostgreSQL). It is safe for concurrent use.
 type DB struct {
-	dialect Dialect
-	name    string
-	write   *sql.DB
-	read    *sql.DB
-	log     *slog.Logger
-	now     func() time.Time
-	rebind  *rebinder
+	dialect   Dialect
+	name      string
+	write     *sql.DB
+	read      *sql.DB
+	writer    *writer    // SQLite: the group commit owning the write connection
+	readStmts *stmtCache // SQLite: prepared reads
+	log       *slog.Logger
+	now       func() time.Time
+	rebind    *rebinder
 }
 
 // Stats are the pools' statistics, for metrics. On PostgreSQL Read and Write
@@ -109,6 +111,11 @@ type DB struct {
 type Stats struct {
 	Write sql.DBStats
 	Read  sql.DBStats
+	// Batches and Transactions count the SQLite group commits and the
+	// transactions they carried: Transactions/Batches is the average batch.
+	Batches, Transactions int64
+	// Prepared counts the write statements prepared and kept (SQLite).
+	Prepared int64
 }
 
 const platformScope = "platform"
@@ -174,6 +181,14 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("open sqlstore %s: %w", opts.Name, err)
 		}
+	}
+	if db.dialect == SQLite {
+		// From here on the writer owns the write connection.
+		if db.writer, err = startWriter(ctx, db, db.write); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open sqlstore %s: %w", opts.Name, err)
+		}
+		db.readStmts = &stmtCache{pool: db.read}
 	}
 	return db, nil
 }
@@ -279,6 +294,10 @@ func (db *DB) Name() string { return db.name }
 // Close closes both pools. Queries in flight fail afterwards.
 func (db *DB) Close() error {
 	var errs []error
+	if db.writer != nil {
+		errs = append(errs, db.writer.close())
+	}
+	db.readStmts.close()
 	if db.read != nil && db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
@@ -293,7 +312,14 @@ func (db *DB) Close() error {
 
 // Ping checks that both pools can reach the database.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.write.PingContext(ctx); err != nil {
+	var err error
+	if db.writer != nil {
+		// The writer owns the write connection: ping through it.
+		err = db.writer.do(ctx, func(tx *Tx) error { return tx.QueryRow(ctx, "SELECT 1").Scan(new(int)) })
+	} else {
+		err = db.write.PingContext(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("ping %s: %w", db.name, err)
 	}
 	if db.read != db.write {
@@ -306,7 +332,11 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Stats returns the pools' statistics.
 func (db *DB) Stats() Stats {
-	return Stats{Write: db.write.Stats(), Read: db.read.Stats()}
+	st := Stats{Write: db.write.Stats(), Read: db.read.Stats()}
+	if db.writer != nil {
+		st.Batches, st.Transactions, st.Prepared = db.writer.batches.Load(), db.writer.txs.Load(), db.writer.prepared.Load()
+	}
+	return st
 }
 
 // Exec runs one statement on the write pool in its own transaction,
@@ -317,6 +347,14 @@ func (db *DB) Stats() Stats {
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	q := db.bind(query)
 	var res sql.Result
+	if db.writer != nil {
+		err := db.writer.do(ctx, func(tx *Tx) error {
+			var err error
+			res, err = tx.Exec(ctx, q, args...)
+			return err
+		})
+		return res, err
+	}
 	err := db.retry(ctx, "exec", func() error {
 		var err error
 		res, err = db.write.ExecContext(ctx, q, args...)
@@ -329,13 +367,21 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 // a write (including INSERT ... RETURNING) fails; use Tx. A read does not
 // wait for writers and sees the last committed state.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.bind(query), args...)
+	q := db.bind(query)
+	if s := db.readStmts.get(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.read.QueryContext(ctx, q, args...)
 }
 
 // QueryRow is Query for at most one row; errors are deferred to Scan, and
 // no row is sql.ErrNoRows.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.bind(query), args...)
+	q := db.bind(query)
+	if s := db.readStmts.get(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, q, args...)
 }
 
 // bind rewrites ? placeholders for the dialect.

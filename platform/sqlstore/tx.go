@@ -23,6 +23,9 @@ const (
 type Tx struct {
 	db *DB
 	tx *sql.Tx
+	w  *writer // the group commit running it (SQLite writes), or nil
+	// readStmts caches the statements of a read transaction (SQLite).
+	readStmts *stmtCache
 }
 
 // Tx runs fn in a write transaction and commits it when fn returns nil. It
@@ -41,7 +44,14 @@ type Tx struct {
 // (instead of tx.Exec) inside fn waits for that connection forever; and
 // db.Query inside fn reads from the read pool, which does not see fn's
 // uncommitted writes.
+//
+// On SQLite, transactions from concurrent callers are committed in groups
+// (see writer): fn then runs on the writer's goroutine, and its effects are
+// atomic and isolated all the same.
 func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
+	if db.writer != nil {
+		return db.writer.do(ctx, fn)
+	}
 	return db.retry(ctx, "tx", func() error { return db.runTx(ctx, fn) })
 }
 
@@ -61,7 +71,7 @@ func (db *DB) ReadTx(ctx context.Context, fn func(*Tx) error) (err error) {
 	}
 	// Rolling back a read-only transaction ends it as well as a commit does.
 	defer stx.Rollback()
-	return fn(&Tx{db: db, tx: stx})
+	return fn(&Tx{db: db, tx: stx, readStmts: db.readStmts})
 }
 
 // runTx is one attempt of Tx.
@@ -127,21 +137,48 @@ func backoff(n int) time.Duration {
 	return ceil/2 + rand.N(ceil/2+1)
 }
 
+// stmt returns the prepared form of q for this transaction, or nil.
+func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	var s *sql.Stmt
+	switch {
+	case tx.w != nil:
+		s = tx.w.stmt(q)
+	case tx.readStmts != nil:
+		s = tx.readStmts.get(ctx, q)
+	}
+	if s == nil {
+		return nil
+	}
+	return tx.tx.StmtContext(ctx, s)
+}
+
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.bind(query), args...)
+	q := tx.db.bind(query)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return tx.tx.ExecContext(ctx, q, args...)
 }
 
 // Query runs a query in the transaction; it sees the transaction's own
 // writes.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.bind(query), args...)
+	q := tx.db.bind(query)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.tx.QueryContext(ctx, q, args...)
 }
 
 // QueryRow is Query for at most one row; errors are deferred to Scan, and
 // no row is sql.ErrNoRows.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.bind(query), args...)
+	q := tx.db.bind(query)
+	if s := tx.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return tx.tx.QueryRowContext(ctx, q, args...)
 }
 
 // Dialect reports the engine behind the transaction, for the rare statement
