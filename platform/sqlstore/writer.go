@@ -25,10 +25,13 @@ const maxBatch = 128
 //
 // The writer also keeps the write connection's prepared statements:
 // statements first seen inside a transaction are prepared after its commit,
-// when the connection is free.
+// when the connection is free. They are prepared on the pool (of one
+// connection), not on a held *sql.Conn: database/sql reuses a pool
+// statement inside a transaction on the same connection, but re-prepares a
+// Conn's statement on every use.
 type writer struct {
 	db      *DB
-	conn    *sql.Conn
+	pool    *sql.DB // the write pool: one connection, used by the writer only
 	reqs    chan *writeReq
 	stop    chan struct{}
 	stopped chan struct{}
@@ -48,12 +51,8 @@ type writeReq struct {
 }
 
 func startWriter(ctx context.Context, db *DB, pool *sql.DB) (*writer, error) {
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("write connection: %w", err)
-	}
 	w := &writer{
-		db: db, conn: conn,
+		db: db, pool: pool,
 		reqs:    make(chan *writeReq, 1024),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -156,7 +155,7 @@ func (w *writer) attempt(batch []*writeReq) error {
 	for _, r := range batch {
 		r.err, r.panicked = nil, nil
 	}
-	stx, err := w.conn.BeginTx(ctx, nil)
+	stx, err := w.pool.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -249,15 +248,15 @@ func (w *writer) exec(stx *sql.Tx, ctx context.Context, q string, args ...any) (
 func (w *writer) prepareQueued(ctx context.Context) {
 	for q := range w.prepare {
 		delete(w.prepare, q)
-		if s, err := w.conn.PrepareContext(ctx, q); err == nil {
+		if s, err := w.pool.PrepareContext(ctx, q); err == nil {
 			w.stmts[q] = s
 			w.prepared.Add(1)
 		}
 	}
 }
 
-// close stops the writer after the batch in progress and releases the
-// connection.
+// close stops the writer after the batch in progress and closes its
+// statements.
 func (w *writer) close() error {
 	select {
 	case <-w.stop:
@@ -266,8 +265,9 @@ func (w *writer) close() error {
 	}
 	close(w.stop)
 	<-w.stopped
+	var errs []error
 	for _, s := range w.stmts {
-		_ = s.Close()
+		errs = append(errs, s.Close())
 	}
-	return errors.Join(w.conn.Close())
+	return errors.Join(errs...)
 }
