@@ -7,7 +7,8 @@
 // append into a conflict instead of a lost update. The same transaction
 // updates the read model (orders) that queries use. The event table is the
 // outbox: a relay publishes each committed event to JetStream, with its id
-// as the message id.
+// as the message id. Only the lifecycle events are published (Published);
+// the saga's steps stay in the store.
 //
 // The checkout saga (saga.go):
 //
@@ -55,8 +56,8 @@ const (
 	StepDone         = "done"
 )
 
-// Event types. ORDER_PLACED and ORDER_CANCELLED are the ones other services
-// consume; all are published.
+// Event types. All are stored (the order's history); those in Published
+// are also published to the broker for other services.
 const (
 	EventCreated         = "ORDER_CREATED"
 	EventStockReserved   = "ORDER_STOCK_RESERVED"
@@ -66,6 +67,13 @@ const (
 	EventCancelled       = "ORDER_CANCELLED"
 	EventShipped         = "ORDER_SHIPPED"
 )
+
+// Published are the order's integration events: its lifecycle as other
+// services see it. The saga's intermediate steps (created, stock reserved,
+// payment captured, compensating) are the order service's own business:
+// recorded in the event store, never published, so the broker carries one
+// event per order instead of four.
+var Published = map[string]bool{EventPlaced: true, EventCancelled: true, EventShipped: true}
 
 // Item is one line of an order, priced at creation.
 type Item struct {

@@ -111,8 +111,14 @@ func (s *Store) append(ctx context.Context, tx *sqlstore.Tx, o Order, lease time
 		if err := next.Apply(e); err != nil {
 			return Order{}, err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO order_events (event_id, order_id, version, type, data, headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.OrderID, e.Version, e.Type, string(data), headers, now.UnixMilli())
+		// Only the lifecycle events other services act on leave through the
+		// relay; the saga's own steps are recorded as published already.
+		var published any
+		if !Published[e.Type] {
+			published = now.UnixMilli()
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO order_events (event_id, order_id, version, type, data, headers, created_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.OrderID, e.Version, e.Type, string(data), headers, now.UnixMilli(), published)
 		if sqlstore.IsUniqueViolation(err) {
 			return Order{}, errVersionConflict
 		}
