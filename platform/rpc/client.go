@@ -77,7 +77,8 @@ type BreakerOptions struct {
 // Options configure a Client. Only Resolver is required.
 type Options struct {
 	Resolver Resolver
-	// Transport sends the requests; NewTransport() when nil.
+	// Transport sends the requests; when nil, pooled fasthttp clients do
+	// (see fastTransport), which cost a fraction of net/http's CPU.
 	Transport http.RoundTripper
 	// Token returns the value of the Authorization header of internal calls
 	// ("Bearer ..."); nil or "" sends none. A Call's own header wins.
@@ -115,7 +116,8 @@ type Call struct {
 // use; make one per process and share it.
 type Client struct {
 	resolver  Resolver
-	rt        http.RoundTripper
+	rt        http.RoundTripper // when set by Options.Transport
+	fast      *fastTransport    // otherwise
 	token     func(context.Context) string
 	timeout   time.Duration
 	retries   int
@@ -168,7 +170,7 @@ func New(opts Options) *Client {
 		log:      opts.Logger,
 	}
 	if c.rt == nil {
-		c.rt = NewTransport()
+		c.fast = &fastTransport{}
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -229,6 +231,10 @@ func New(opts Options) *Client {
 
 // CloseIdleConnections closes the transport's idle connections, if it can.
 func (c *Client) CloseIdleConnections() {
+	if c.fast != nil {
+		c.fast.closeIdle()
+		return
+	}
 	if t, ok := c.rt.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -294,6 +300,10 @@ func (c *Client) do(ctx context.Context, name string, call *Call, out any) error
 		header: c.header(ctx, call, body != nil),
 		body:   body,
 		out:    out,
+	}
+	a.timeout = c.timeout
+	if call.Timeout > 0 {
+		a.timeout = call.Timeout
 	}
 	exec := svc.executor(c, call)
 	_, err := exec.WithContext(ctx).GetWithExecution(a.run)
@@ -382,7 +392,8 @@ type attempt struct {
 	header  http.Header
 	body    []byte
 	out     any
-	exclude string // the instance that failed last
+	timeout time.Duration // of each attempt
+	exclude string        // the instance that failed last
 }
 
 // run is one attempt: pick an instance, send, read the answer.
@@ -425,6 +436,9 @@ func (a *attempt) run(exec failsafe.Execution[struct{}]) (struct{}, error) {
 }
 
 func (a *attempt) send(ctx context.Context, addr string) error {
+	if a.c.fast != nil {
+		return a.sendFast(ctx, addr)
+	}
 	var body io.Reader
 	if a.body != nil {
 		body = bytes.NewReader(a.body)
