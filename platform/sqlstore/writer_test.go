@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -149,5 +151,38 @@ func TestStatementsArePrepared(t *testing.T) {
 	}
 	if got := count(t, db, `SELECT COUNT(*) FROM kv`); got != 3 {
 		t.Errorf("rows = %d", got)
+	}
+}
+
+// The writer never checkpoints; the checkpointer must, or the WAL would
+// grow without end and the database file never receive the data.
+func TestCheckpointerMovesTheWAL(t *testing.T) {
+	dir := t.TempDir()
+	items := fstest.MapFS{"001_kv.sql": {Data: []byte(`CREATE TABLE kv (k TEXT NOT NULL PRIMARY KEY, v TEXT NOT NULL);`)}}
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{DSN: filepath.Join(dir, "kv.db"), Name: "kv", Migrations: items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	size := func() int64 {
+		st, err := os.Stat(filepath.Join(dir, "kv.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := size()
+	ctx := context.Background()
+	for i := range 2000 {
+		if _, err := db.Exec(ctx, `INSERT INTO kv (k, v) VALUES (?, ?)`, fmt.Sprint(i), strings.Repeat("x", 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() < before+300_000 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := size(); got < before+300_000 {
+		t.Errorf("database file %d bytes after 400 KB of rows (was %d): the WAL was never checkpointed", got, before)
 	}
 }
