@@ -124,7 +124,9 @@ func (s *service) fault(ctx context.Context, err error) error {
 		}
 		return ctxErr
 	}
-	if errors.Is(err, timeout.ErrExceeded) {
+	// The attempt's own deadline: the failsafe timeout policy, or the
+	// transport's deadline when it fires first (same instant, either order).
+	if errors.Is(err, timeout.ErrExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		return timedOut(s.name, err)
 	}
 	var te *transportError
