@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/souk/souk/platform/fault"
 )
 
@@ -22,6 +23,9 @@ type Options struct {
 	// Faults enables the crash point <durable>.after_handle: after a
 	// handler succeeded, before the ack (package faultinject).
 	Faults *faultinject.Points
+	// Metrics, when set, registers souk_event_lag_seconds{consumer} and
+	// souk_events_handled_total{consumer,outcome} (see the package doc).
+	Metrics prometheus.Registerer
 }
 
 // Defaults.
@@ -40,10 +44,12 @@ const (
 // Bus publishes and consumes events on JetStream. Create it with NewBus; it
 // is safe for concurrent use.
 type Bus struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	opts Options
-	log  *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time // the clock of the lag metric; tests set it
 
 	// The DLQ stream and its subject prefix; tests change them to isolate
 	// themselves on a shared server.
@@ -61,7 +67,11 @@ func NewBus(nc *nats.Conn, js jetstream.JetStream, opts Options) *Bus {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{nc: nc, js: js, opts: opts, log: opts.Logger.With("component", "events"), dlqStream: DLQStream, dlqPrefix: dlqSource}
+	return &Bus{
+		nc: nc, js: js, opts: opts, log: opts.Logger.With("component", "events"),
+		metrics: newMetrics(opts.Metrics), now: time.Now,
+		dlqStream: DLQStream, dlqPrefix: dlqSource,
+	}
 }
 
 func (b *Bus) streamConfig(name string, subjects ...string) jetstream.StreamConfig {

@@ -123,7 +123,7 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 		}
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	c := &consumer{bus: b, cfg: cfg, h: h, log: log, sem: make(chan struct{}, cfg.Concurrency)}
+	c := &consumer{bus: b, cfg: cfg, h: h, log: log, sem: make(chan struct{}, cfg.Concurrency), m: b.metrics.forConsumer(cfg.Durable, b.now)}
 	defer c.wg.Wait()
 	for {
 		err := c.run(ctx, cons)
@@ -177,6 +177,7 @@ type consumer struct {
 	log *slog.Logger
 	sem chan struct{}
 	wg  sync.WaitGroup
+	m   consumerMetrics
 }
 
 // run fetches as many messages as there are free handler slots and hands
@@ -253,6 +254,7 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		c.log.Error("event without metadata; terminating it", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
+		c.m.deadLetter.Inc()
 		return
 	}
 	attempt := int(md.NumDelivered)
@@ -286,7 +288,9 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 		// forget this delivery, so a message that is in flight at every
 		// restart would never reach the DLQ.
 		_ = msg.NakWithDelay(shutdownRedelivery)
+		c.m.shutdown.Inc()
 	case herr == nil:
+		c.m.handled(ev)
 		if c.bus.opts.Faults.Enabled() {
 			_ = c.bus.opts.Faults.Hit(c.cfg.Durable + ".after_handle")
 		}
@@ -301,6 +305,7 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	default:
 		c.log.WarnContext(hctx, "event handler failed; will retry", "event", ev.ID, "type", ev.Type, "attempt", attempt, "err", herr)
 		_ = msg.NakWithDelay(c.cfg.backoff(attempt))
+		c.m.retry.Inc()
 	}
 }
 
@@ -355,8 +360,10 @@ func (c *consumer) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstr
 	if err != nil {
 		c.log.Error("dead-lettering failed; will retry", "subject", msg.Subject(), "seq", md.Sequence.Stream, "err", err)
 		_ = msg.NakWithDelay(c.cfg.backoff(int(md.NumDelivered)))
+		c.m.retry.Inc()
 		return
 	}
+	c.m.deadLetter.Inc()
 	if err := msg.Term(); err != nil {
 		// Redelivered later, then dead-lettered again: the DLQ drops the
 		// duplicate by message id within two minutes.

@@ -68,6 +68,23 @@
 // original subject (all consumers of that subject see it again and their
 // inboxes skip it if done) and deletes it, RedriveAll does all.
 //
+// # Metrics
+//
+// With Options.Metrics set, every consumer reports two series, labelled
+// with its durable name and resolved once when Consume starts:
+//
+//   - souk_event_lag_seconds{consumer}: a histogram of now − Event.Time
+//     taken when the handler returns nil, i.e. when its effect has
+//     committed. Event.Time is stamped by the publisher (New, or the
+//     outbox row's time), so the lag spans the publisher's commit, the
+//     outbox relay, the broker, delivery, waiting for a handler slot and
+//     the handler; a redelivered event's lag includes its backoff. An event
+//     without a time is not observed; a publisher clock ahead of ours
+//     counts as 0. Buckets (LagBuckets) run from 1 ms to 5 minutes, fine
+//     around the 50 ms target.
+//   - souk_events_handled_total{consumer,outcome}: every delivery, by
+//     outcome: ok, retry, dead_letter, shutdown.
+//
 // # NATS 2.9
 //
 // Everything here runs on NATS 2.9 and later: one filter subject per

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
@@ -161,20 +163,37 @@ func markPublished(ctx context.Context, db *sqlstore.DB, table, column string, s
 		return nil
 	}
 	now := time.Now().UnixMilli()
-	const chunk = 500
-	for len(seqs) > 0 {
-		n := min(len(seqs), chunk)
-		part := seqs[:n]
-		seqs = seqs[n:]
-		args := make([]any, 0, n+1)
-		args = append(args, now)
-		for _, s := range part {
-			args = append(args, s)
+	const chunk = 512
+	// One transaction for all chunks: one turn at the write connection
+	// (on SQLite one group commit), however many rows.
+	err := db.Tx(ctx, func(tx *sqlstore.Tx) error {
+		for rest := seqs; len(rest) > 0; {
+			n := min(len(rest), chunk)
+			part := rest[:n]
+			rest = rest[n:]
+			// The IN list is padded to a power of two with the last seq,
+			// so the statement cache holds ten texts, not one per count.
+			size := 1
+			for size < n {
+				size *= 2
+			}
+			args := make([]any, 0, size+1)
+			args = append(args, now)
+			for _, s := range part {
+				args = append(args, s)
+			}
+			for len(args) < size+1 {
+				args = append(args, part[n-1])
+			}
+			q := fmt.Sprintf(`UPDATE %s SET published_at = ? WHERE %s IN (?%s)`, table, column, strings.Repeat(", ?", size-1))
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return err
+			}
 		}
-		q := fmt.Sprintf(`UPDATE %s SET published_at = ? WHERE %s IN (?%s)`, table, column, strings.Repeat(", ?", n-1))
-		if _, err := db.Exec(ctx, q, args...); err != nil {
-			return fmt.Errorf("mark published: %w", err)
-		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark published: %w", err)
 	}
 	return nil
 }
@@ -229,13 +248,38 @@ func (r *Relay) Notify() {
 
 // Run relays until ctx is done. Errors (broker or database down) are logged
 // and retried with backoff; Run returns nil when ctx ends.
+//
+// Run publishes and marks in two goroutines: a batch is marked published in
+// the background while the next one is read and published, so waiting for
+// the database's write lock (on SQLite one writer per process, shared with
+// the service's own transactions) never holds up publishing. Rows published
+// but not yet marked are skipped by later reads; at most maxUnmarked
+// batches wait to be marked before publishing waits too. When ctx ends,
+// Run tries for up to a second more to mark what it published; what stays
+// unmarked is published again by the next relay (a duplicate the broker and
+// consumers drop).
 func (r *Relay) Run(ctx context.Context) error {
+	m := newMarker(r.src, r.opts.Logger)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); m.run(ctx, r.opts.Interval) }()
+	defer func() {
+		wg.Wait()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalMarkWait)
+		defer cancel()
+		if seqs := m.take(); len(seqs) > 0 {
+			if err := r.src.MarkPublished(fctx, seqs); err != nil {
+				r.opts.Logger.WarnContext(fctx, "outbox relay: published events left unmarked; they will be published again", "events", len(seqs), "err", err)
+			}
+		}
+	}()
+
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
 	backoff := r.opts.Interval
 	lastPrune := time.Now()
 	for {
-		n, err := r.Flush(ctx)
+		n, err := r.publishNext(ctx, m)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -268,7 +312,162 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// Flush publishes one batch and reports its size.
+const (
+	// maxUnmarked bounds the batches published but not yet marked.
+	maxUnmarked = 8
+	// finalMarkWait bounds the last mark when Run stops.
+	finalMarkWait = time.Second
+)
+
+// publishNext publishes the next batch of events that are neither marked
+// nor waiting to be, hands their seqs to m and reports the batch's size.
+func (r *Relay) publishNext(ctx context.Context, m *marker) (int, error) {
+	unmarked, err := m.room(ctx, maxUnmarked*r.opts.Batch)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := r.src.Pending(ctx, r.opts.Batch+len(unmarked))
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	evs := make([]events.Event, 0, min(len(recs), r.opts.Batch))
+	seqs := make([]int64, 0, cap(evs))
+	for _, rec := range recs {
+		if _, ok := unmarked[rec.Seq]; ok || len(evs) == r.opts.Batch {
+			continue
+		}
+		evs, seqs = append(evs, rec.Event), append(seqs, rec.Seq)
+	}
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	_ = r.opts.Faults.Hit(r.opts.Name + ".outbox.before_publish")
+	if err := r.pub.PublishBatch(ctx, evs); err != nil {
+		return 0, fmt.Errorf("publish %d events: %w", len(evs), err)
+	}
+	_ = r.opts.Faults.Hit(r.opts.Name + ".outbox.after_publish")
+	m.add(seqs)
+	return len(evs), nil
+}
+
+// marker marks published rows in the background for Run.
+type marker struct {
+	src Source
+	log *slog.Logger
+
+	mu       sync.Mutex
+	unmarked map[int64]struct{} // published, not yet marked
+	queue    []int64            // of those, not yet handed to MarkPublished
+	kick     chan struct{}      // cap 1: the queue grew
+	progress chan struct{}      // cap 1: rows were marked
+}
+
+func newMarker(src Source, log *slog.Logger) *marker {
+	return &marker{src: src, log: log, unmarked: map[int64]struct{}{}, kick: make(chan struct{}, 1), progress: make(chan struct{}, 1)}
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// add queues seqs, just published, to be marked.
+func (m *marker) add(seqs []int64) {
+	m.mu.Lock()
+	for _, s := range seqs {
+		m.unmarked[s] = struct{}{}
+	}
+	m.queue = append(m.queue, seqs...)
+	m.mu.Unlock()
+	poke(m.kick)
+}
+
+// take returns the queued seqs and empties the queue.
+func (m *marker) take() []int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.queue
+	m.queue = nil
+	return q
+}
+
+// done records the outcome of marking seqs: forgotten when marked, queued
+// again when not.
+func (m *marker) done(seqs []int64, err error) {
+	m.mu.Lock()
+	if err != nil {
+		m.queue = append(seqs, m.queue...)
+	} else {
+		for _, s := range seqs {
+			delete(m.unmarked, s)
+		}
+	}
+	m.mu.Unlock()
+	if err == nil {
+		poke(m.progress)
+	}
+}
+
+// room waits until fewer than limit rows wait to be marked, then returns a
+// copy of the unmarked set: rows a read may still return, to be skipped.
+func (m *marker) room(ctx context.Context, limit int) (map[int64]struct{}, error) {
+	for {
+		m.mu.Lock()
+		n := len(m.unmarked)
+		var snap map[int64]struct{}
+		if n < limit {
+			snap = maps.Clone(m.unmarked)
+		}
+		m.mu.Unlock()
+		if n < limit {
+			return snap, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.progress:
+		}
+	}
+}
+
+// run marks queued seqs until ctx ends, coalescing what queued up during a
+// mark into the next one, and retries a failed mark with backoff.
+func (m *marker) run(ctx context.Context, retry time.Duration) {
+	wait := retry
+	for {
+		seqs := m.take()
+		if len(seqs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.kick:
+				continue
+			}
+		}
+		err := m.src.MarkPublished(ctx, seqs)
+		m.done(seqs, err)
+		if err == nil {
+			wait = retry
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.WarnContext(ctx, "outbox mark published", "err", err, "events", len(seqs), "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// Flush publishes one batch, marks it published and reports its size: Run's
+// work done synchronously, for tests and tools. Beside a running Run it may
+// publish events Run has published too (duplicates, dropped downstream).
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	recs, err := r.src.Pending(ctx, r.opts.Batch)
 	if err != nil || len(recs) == 0 {

@@ -29,6 +29,9 @@ type memSource struct {
 	// afterRead, when set, runs once after Pending has read its records
 	// and before it returns them: a slow query.
 	afterRead func()
+	// beforeMark, when set, runs at the start of every MarkPublished,
+	// outside the lock: a write lock held by someone else.
+	beforeMark func()
 }
 
 func newMemSource(n int) *memSource {
@@ -67,6 +70,12 @@ func (s *memSource) Pending(ctx context.Context, limit int) ([]outbox.Record, er
 }
 
 func (s *memSource) MarkPublished(ctx context.Context, seqs []int64) error {
+	s.mu.Lock()
+	hook := s.beforeMark
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.markErr; err != nil {
