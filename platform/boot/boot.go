@@ -95,7 +95,7 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 	if err := in.Registry.Watch(watchCtx); err != nil {
 		return fail(err)
 	}
-	in.Bus = events.NewBus(in.NC, in.JS, events.Options{Replicas: cfg.StreamReplicas, Logger: log, Faults: in.Faults})
+	in.Bus = events.NewBus(in.NC, in.JS, events.Options{Replicas: cfg.StreamReplicas, Logger: log, Faults: in.Faults, Metrics: in.Metrics})
 	if spec.Publishes {
 		if err := in.Bus.EnsureStream(ctx, cfg.Service); err != nil {
 			return fail(err)
@@ -116,6 +116,7 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 		if err != nil {
 			return fail(err)
 		}
+		registerDBMetrics(in.Metrics, in.DB)
 	}
 	in.Tokens = authn.NewServiceTokens([]byte(cfg.ServiceSecret), cfg.Service, 10*time.Minute, nil)
 	in.RPC = rpc.New(rpc.Options{
@@ -245,6 +246,9 @@ func (in *Instance) RunServer(ctx context.Context, srv Server) error {
 		}()
 	}
 
+	if in.Config.PprofAddr != "" {
+		in.servePprof(workCtx)
+	}
 	lease, err := in.register(ctx, addr)
 	if err != nil {
 		stopWork()

@@ -33,6 +33,11 @@ type Config struct {
 	Fault          string        // SOUK_FAULT: test-only fault points, see Faults
 	StreamReplicas int           // SOUK_STREAM_REPLICAS, default 1 (3 on a NATS cluster)
 	Lease          time.Duration // SOUK_REGISTRY_LEASE, default 6s
+	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on this
+	// loopback address: SOUK_<SERVICE>_PPROF_ADDR, else SOUK_PPROF_ADDR
+	// (":0"-style port 0 picks a free port, logged as "pprof serving").
+	// Off by default.
+	PprofAddr string
 	// ShutdownTimeout bounds the drain of in-flight requests (default 3s, so
 	// a whole system stops within the 5 s its launcher promises).
 	ShutdownTimeout time.Duration
@@ -58,6 +63,10 @@ func ConfigFromEnv(service string, getenv func(string) string) (Config, error) {
 		Lease:           6 * time.Second,
 		ShutdownTimeout: 3 * time.Second,
 		Getenv:          getenv,
+	}
+	c.PprofAddr = getenv("SOUK_" + strings.ToUpper(service) + "_PPROF_ADDR")
+	if c.PprofAddr == "" {
+		c.PprofAddr = getenv("SOUK_PPROF_ADDR")
 	}
 	if c.Instance == "" {
 		var b [3]byte
@@ -105,6 +114,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: SOUK_STREAM_REPLICAS is %d, want 1 to 5", c.StreamReplicas)
 	case c.Lease < 500*time.Millisecond:
 		return fmt.Errorf("config: SOUK_REGISTRY_LEASE is %v, want at least 500ms", c.Lease)
+	}
+	if c.PprofAddr != "" {
+		return checkPprofAddr(c.PprofAddr)
 	}
 	return nil
 }

@@ -18,4 +18,10 @@
 //     stops the workers, and closes the database and the NATS connection.
 //     A worker that fails ends the instance with its error: the supervisor
 //     restarts it rather than leaving it half-alive.
+//
+// Profiling: with SOUK_PPROF_ADDR (every service) or
+// SOUK_<SERVICE>_PPROF_ADDR (one service) set to a loopback address, Run
+// also serves net/http/pprof there, on its own listener and mux; a
+// non-loopback address is a configuration error, a port that cannot be
+// bound only a warning. Off by default.
 package boot
