@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-func TestWriteJSONString(t *testing.T) {
+func TestAppendJSONString(t *testing.T) {
 	tests := []struct {
 		in   string
 		want string // decoded; "" means the input itself
@@ -30,9 +30,11 @@ func TestWriteJSONString(t *testing.T) {
 		{"ok\xe2\x82", "ok\ufffd\ufffd"},
 	}
 	for _, tt := range tests {
-		var b bytes.Buffer
-		writeJSONString(&b, []byte(tt.in))
-		out := b.Bytes()
+		out := appendJSONString([]byte("x"), []byte(tt.in))
+		if out[0] != 'x' {
+			t.Fatalf("%q: the prefix was overwritten: %q", tt.in, out)
+		}
+		out = out[1:]
 		if bytes.ContainsAny(out, "\r\n") || !utf8.Valid(out) {
 			t.Errorf("%q → %q: spans lines or is not UTF-8", tt.in, out)
 		}
@@ -62,7 +64,7 @@ func TestWriteJSONString(t *testing.T) {
 func TestAccessLogBuffersAndFlushes(t *testing.T) {
 	var out syncBuffer
 	l := newAccessLog(&out, "gateway", "gateway-1")
-	l.log([]byte("GET"), "/x", []byte("/x"), 200, 1500*time.Microsecond, "u1", "rid", "svc-1", netip.MustParseAddr("192.0.2.1"))
+	l.log(time.Now(), []byte("GET"), "/x", []byte("/x"), 200, 1500*time.Microsecond, "u1", "rid", "svc-1", netip.MustParseAddr("192.0.2.1"))
 	if out.String() != "" {
 		t.Fatalf("a line was written before the flush: %q", out.String())
 	}
@@ -79,11 +81,11 @@ func TestAccessLogBuffersAndFlushes(t *testing.T) {
 	}
 	// A full buffer is written at once, and the last lines at stop.
 	big := []byte(strings.Repeat("p", 70<<10))
-	l.log([]byte("GET"), "/x", big, 200, 0, "", "rid2", "", netip.Addr{})
+	l.log(time.Now(), []byte("GET"), "/x", big, 200, 0, "", "rid2", "", netip.Addr{})
 	if !strings.Contains(out.String(), "rid2") {
 		t.Error("a buffer over 64 KiB was not written at once")
 	}
-	l.log([]byte("GET"), "/x", []byte("/last"), 200, 0, "", "rid3", "", netip.Addr{})
+	l.log(time.Now(), []byte("GET"), "/x", []byte("/last"), 200, 0, "", "rid3", "", netip.Addr{})
 	close(stop)
 	<-done
 	if !strings.Contains(out.String(), "rid3") {

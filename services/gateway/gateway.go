@@ -178,12 +178,15 @@ func (g *Gateway) authenticate(ctx *fasthttp.RequestCtx, r *request) error {
 // and the login limits on the login route.
 func (g *Gateway) limit(ctx *fasthttp.RequestCtx, r *request) error {
 	now := r.start
-	var ok bool
-	var wait time.Duration
+	ok, wait := true, time.Duration(0)
+	// The keys are built only for a set that limits: building one
+	// allocates.
 	if r.principal != nil {
-		ok, wait = g.clients.allow("u:"+r.principal.Subject, now)
-	} else {
-		ok, wait = g.anonymous.allow("ip:"+r.ip.String(), now)
+		if g.clients.limits() {
+			ok, wait = g.clients.allow(r.principal.Subject, now)
+		}
+	} else if g.anonymous.limits() {
+		ok, wait = g.anonymous.allow(r.ip.String(), now)
 	}
 	if ok && r.route.Login {
 		if ok, wait = g.loginIP.allow(r.ip.String(), now); ok {
@@ -253,7 +256,8 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, r *request) {
 	if len(h.Peek("Cache-Control")) == 0 {
 		h.Set("Cache-Control", "no-store")
 	}
-	elapsed := time.Since(r.start)
+	now := time.Now()
+	elapsed := now.Sub(r.start)
 	routeName := "unmatched"
 	if r.route != nil {
 		routeName = r.route.name
@@ -264,7 +268,7 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, r *request) {
 	if r.principal != nil {
 		user = r.principal.Subject
 	}
-	g.access.log(ctx.Method(), routeName, ctx.Path(), status, elapsed, user, r.id, r.upstream, r.ip)
+	g.access.log(now, ctx.Method(), routeName, ctx.Path(), status, elapsed, user, r.id, r.upstream, r.ip)
 }
 
 // deadlineFor returns the deadline of a call on r's route.

@@ -157,7 +157,7 @@ type gwConfig struct {
 	resolver *fakeResolver // nil: a new one
 }
 
-func newGW(t *testing.T, cfg gwConfig) *gw {
+func newGW(t testing.TB, cfg gwConfig) *gw {
 	t.Helper()
 	key, err := authn.NewSigningKey(time.Now())
 	if err != nil {
@@ -223,24 +223,12 @@ func newGW(t *testing.T, cfg gwConfig) *gw {
 	return e
 }
 
-// newTestServer is the server of Run with its limits.
+// newTestServer is the server of Run.
 func newTestServer(g *Gateway) *fasthttp.Server {
-	return &fasthttp.Server{
-		Handler:               g.handle,
-		ErrorHandler:          g.serverError,
-		Name:                  "souk",
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
-		MaxRequestBodySize:    1 << 20,
-		ReadBufferSize:        16 << 10,
-		NoDefaultServerHeader: true,
-		CloseOnShutdown:       true,
-		Logger:                slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
-	}
+	return newServer(g, slog.New(slog.DiscardHandler))
 }
 
-func (e *gw) token(t *testing.T, user, role string) string {
+func (e *gw) token(t testing.TB, user, role string) string {
 	t.Helper()
 	tok, err := authn.SignUser(e.key, user, user+"@example.com", "Test", role, time.Now(), 15*time.Minute)
 	if err != nil {

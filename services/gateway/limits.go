@@ -98,10 +98,14 @@ func newLimiterSet(perSecond float64, burst int) *limiterSet {
 	return s
 }
 
+// limits reports whether s limits anything: a nil set or a rate of 0 lets
+// everything through.
+func (s *limiterSet) limits() bool { return s != nil && s.limit > 0 }
+
 // allow takes a token for key; when there is none it returns how long until
 // one is available.
 func (s *limiterSet) allow(key string, now time.Time) (bool, time.Duration) {
-	if s == nil || s.limit <= 0 {
+	if !s.limits() {
 		return true, 0
 	}
 	sh := &s.shards[maphash.String(s.seed, key)%uint64(len(s.shards))]

@@ -22,9 +22,10 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy
 // back.
 func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 	req := &ctx.Request
-	stripHopHeaders(&req.Header)
+	stripHopHeaders(&req.Header, requestHasHop(&req.Header))
 	req.Header.Set(telemetry.HeaderRequestID, r.id)
-	req.Header.Set("X-Forwarded-For", r.ip.String())
+	var ip [64]byte
+	req.Header.SetBytesV("X-Forwarded-For", r.ip.AppendTo(ip[:0]))
 	req.Header.Set("X-Forwarded-Proto", "http")
 	// Forward the normalised path, so "/api/v1/orders/../../internal" can
 	// never reach a service as written. It is the decoded path the route
@@ -32,7 +33,14 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 	// sees what the gateway routed on ("%252e%252e" stays "%2e%2e", never
 	// "..", and a decoded "?", "#" or space stays in the path).
 	if r.route.Rewrite != "" {
-		setEscapedPath(req.URI(), []byte(r.route.Rewrite+strings.TrimPrefix(string(ctx.Path()), r.route.Prefix)))
+		path := r.route.Rewrite + strings.TrimPrefix(string(ctx.Path()), r.route.Prefix)
+		// A rewrite to "/" on prefix "/a/" would send "/a/internal/x" to
+		// "/internal/x": only admin routes reach /internal.
+		if r.route.Auth != AuthAdmin && internalPath(path) {
+			g.fail(ctx, r, errNotFound)
+			return
+		}
+		setEscapedPath(req.URI(), []byte(path))
 	} else {
 		setEscapedPath(req.URI(), ctx.Path())
 	}
@@ -48,7 +56,7 @@ func (g *Gateway) proxy(ctx *fasthttp.RequestCtx, r *request) {
 		g.fail(ctx, r, err)
 		return
 	}
-	stripHopHeaders(&ctx.Response.Header)
+	stripHopHeaders(&ctx.Response.Header, responseHasHop(&ctx.Response.Header))
 }
 
 // header is what stripHopHeaders needs of fasthttp's request and response
@@ -59,8 +67,14 @@ type header interface {
 }
 
 // stripHopHeaders removes the hop-by-hop headers from h: the fixed ones and
-// those its Connection header names (RFC 9110 section 7.6.1).
-func stripHopHeaders(h header) {
+// those its Connection header names (RFC 9110 section 7.6.1). hasHop says
+// whether h has any (requestHasHop, responseHasHop): most requests and
+// answers have none, and one pass over the headers is cheaper than a
+// search per name (each Del scans them all).
+func stripHopHeaders(h header, hasHop bool) {
+	if !hasHop {
+		return
+	}
 	if c := h.Peek("Connection"); len(c) > 0 {
 		for _, name := range strings.Split(string(c), ",") {
 			if name = strings.TrimSpace(name); name != "" {
@@ -71,6 +85,51 @@ func stripHopHeaders(h header) {
 	for _, k := range hopHeaders {
 		h.Del(k)
 	}
+}
+
+// requestHasHop reports whether h has a Connection header or another of
+// hopHeaders. It takes the concrete type, so that ranging over the
+// headers allocates nothing.
+func requestHasHop(h *fasthttp.RequestHeader) bool {
+	if len(h.Peek("Connection")) > 0 {
+		return true
+	}
+	for k := range h.All() {
+		if isHopHeader(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// responseHasHop is requestHasHop for a response.
+func responseHasHop(h *fasthttp.ResponseHeader) bool {
+	if len(h.Peek("Connection")) > 0 {
+		return true
+	}
+	for k := range h.All() {
+		if isHopHeader(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// isHopHeader reports whether name is one of hopHeaders, in any case.
+func isHopHeader(name []byte) bool {
+	for _, hop := range hopHeaders {
+		if len(name) != len(hop) {
+			continue
+		}
+		i := 0
+		for i < len(name) && name[i]|0x20 == hop[i]|0x20 {
+			i++
+		}
+		if i == len(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // forwardURL sends the request to an outside upstream (a legacy system).

@@ -108,6 +108,42 @@ func TestRewriteReachesInternalAudit(t *testing.T) {
 	}
 }
 
+// A user or public route may rewrite to another public path, never into
+// /internal, whatever the client appends.
+func TestRewriteForUsers(t *testing.T) {
+	table := RouteTable{Routes: []Route{
+		{Prefix: "/me/keys", Methods: []string{"GET"}, Auth: AuthUser, Service: "auth", Rewrite: "/.well-known/jwks.json"},
+		{Prefix: "/pub/", Methods: []string{"GET"}, Service: "auth", Rewrite: "/"},
+		{Prefix: "/half/", Methods: []string{"GET"}, Service: "auth", Rewrite: "/inter"},
+	}}
+	e := newGW(t, gwConfig{routes: &table})
+	up := newUpstream(t)
+	e.res.set("auth", up.addr())
+	user := "Authorization: Bearer " + e.token(t, "cust-1", authn.RoleCustomer)
+
+	if got := e.do(t, "GET", "/me/keys", "", user); got.status != http.StatusOK {
+		t.Fatalf("GET /me/keys = %d %s", got.status, got.body)
+	}
+	if got, want := up.requests()[0].RequestURI, "/.well-known/jwks.json"; got != want {
+		t.Errorf("GET /me/keys reached the service as %q, want %q", got, want)
+	}
+	wantProblem(t, e.do(t, "GET", "/me/keys", ""), http.StatusUnauthorized, "unauthorized")
+	if got := e.do(t, "GET", "/pub/catalog/x", ""); got.status != http.StatusOK {
+		t.Fatalf("GET /pub/catalog/x = %d %s", got.status, got.body)
+	}
+	if got, want := up.requests()[1].RequestURI, "/catalog/x"; got != want {
+		t.Errorf("GET /pub/catalog/x reached the service as %q, want %q", got, want)
+	}
+
+	before := up.hits()
+	for _, path := range []string{"/pub/internal/audit/orders", "/pub//internal/audit/orders", "/pub/x/../internal/audit", "/pub/%69nternal/audit", "/half/nal/audit/orders"} {
+		wantProblem(t, e.do(t, "GET", path, ""), http.StatusNotFound, "not_found")
+	}
+	if up.hits() != before {
+		t.Errorf("a rewrite for the public reached /internal: %+v", up.requests()[before:])
+	}
+}
+
 // No path a client sends reaches a service's /internal endpoints except
 // through an admin rewrite, and the path a service sees is the one the
 // gateway routed on.

@@ -44,7 +44,9 @@ type Route struct {
 	// Login marks the login route, which gets its own stricter limits.
 	Login bool `json:"login,omitempty"`
 	// Rewrite, for a prefix route, replaces the prefix with this path
-	// before forwarding: how admin routes reach services' audit endpoints.
+	// before forwarding: how admin routes reach services' audit endpoints,
+	// and how a public path can be mapped onto another service path. Only
+	// admin routes may rewrite to /internal.
 	Rewrite string `json:"rewrite,omitempty"`
 
 	totalWeight int
@@ -155,9 +157,12 @@ func (t *RouteTable) prepare() error {
 			return fmt.Errorf("%s: paths start with /", where)
 		case strings.HasPrefix(r.Path+r.Prefix, "/internal"):
 			return fmt.Errorf("%s: /internal routes are never exposed", where)
-		case r.Rewrite != "" && (r.Prefix == "" || r.Auth != AuthAdmin || !strings.HasPrefix(r.Rewrite, "/")):
-			// Rewriting can reach /internal paths, so only admins may.
-			return fmt.Errorf("%s: rewrite needs a prefix route with auth admin and a path starting with /", where)
+		case r.Rewrite != "" && (r.Prefix == "" || !strings.HasPrefix(r.Rewrite, "/")):
+			return fmt.Errorf("%s: rewrite needs a prefix route and a path starting with /", where)
+		case r.Rewrite != "" && r.Auth != AuthAdmin && internalPath(r.Rewrite):
+			// Services' /internal endpoints are for admins only; the
+			// proxy also refuses a non-admin rewrite that lands there.
+			return fmt.Errorf("%s: only a route with auth admin may rewrite to /internal", where)
 		}
 		kinds := 0
 		for _, set := range []bool{r.Service != "", len(r.Targets) > 0, r.Handler != ""} {
@@ -251,6 +256,12 @@ func (t *RouteTable) match(method, path string) (r *Route, pathMatched bool) {
 		pathMatched = true
 	}
 	return nil, pathMatched
+}
+
+// internalPath reports whether a service would take path for one of its
+// /internal endpoints (or a path a router would clean into one).
+func internalPath(path string) bool {
+	return strings.HasPrefix(strings.TrimLeft(path, "/"), "internal")
 }
 
 // prefixMatch reports whether path is under prefix. A prefix that does not

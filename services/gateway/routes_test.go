@@ -31,8 +31,10 @@ func TestPrepareRejects(t *testing.T) {
 		{"bad auth", Route{Path: "/a", Service: "s", Auth: "root"}, `auth "root"`},
 		{"auth is case sensitive", Route{Path: "/a", Service: "s", Auth: "Admin"}, `auth "Admin"`},
 		{"rewrite on an exact path", Route{Path: "/a", Auth: AuthAdmin, Service: "s", Rewrite: "/internal/a"}, "rewrite"},
-		{"rewrite for users", Route{Prefix: "/a/", Auth: AuthUser, Service: "s", Rewrite: "/internal/a/"}, "rewrite"},
-		{"rewrite public", Route{Prefix: "/a/", Service: "s", Rewrite: "/internal/a/"}, "rewrite"},
+		{"rewrite to internal for users", Route{Prefix: "/a/", Auth: AuthUser, Service: "s", Rewrite: "/internal/a/"}, "only a route with auth admin"},
+		{"rewrite to internal public", Route{Prefix: "/a/", Service: "s", Rewrite: "/internal/a/"}, "only a route with auth admin"},
+		{"rewrite to internal without slash", Route{Prefix: "/a/", Service: "s", Rewrite: "/internal"}, "only a route with auth admin"},
+		{"rewrite to internal via double slash", Route{Prefix: "/a/", Auth: AuthUser, Service: "s", Rewrite: "//internal/a"}, "only a route with auth admin"},
 		{"rewrite to a relative path", Route{Prefix: "/a/", Auth: AuthAdmin, Service: "s", Rewrite: "internal/a/"}, "rewrite"},
 		{"target with service and url", Route{Path: "/a", Targets: []Target{{Service: "s", URL: "http://legacy:80"}}}, "set service or url"},
 		{"empty target", Route{Path: "/a", Targets: []Target{{Weight: 1}}}, "set service or url"},
@@ -108,8 +110,29 @@ func TestDefaultRoutesPrepare(t *testing.T) {
 		}
 	}
 	for _, r := range table.Routes {
-		if r.Rewrite != "" && r.Auth != AuthAdmin {
-			t.Errorf("route %s rewrites for %s, want admin only", r.name, r.Auth)
+		if internalPath(r.Rewrite) && r.Auth != AuthAdmin {
+			t.Errorf("route %s rewrites to /internal for %s, want admin only", r.name, r.Auth)
+		}
+	}
+}
+
+func TestInternalPath(t *testing.T) {
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/internal", true},
+		{"/internal/audit", true},
+		{"//internal/audit", true},
+		{"/internals", true}, // refused too: no service has such a path
+		{"/", false},
+		{"", false},
+		{"/.well-known/jwks.json", false},
+		{"/api/internal", false},
+	}
+	for _, tt := range tests {
+		if got := internalPath(tt.path); got != tt.want {
+			t.Errorf("internalPath(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }

@@ -128,7 +128,12 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	}
 	in.Go(g.evictLimiters)
 
-	srv := &fasthttp.Server{
+	return in.RunServer(ctx, fastServer{newServer(g, in.Log)})
+}
+
+// newServer is the gateway's fasthttp server.
+func newServer(g *Gateway, log *slog.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
 		Handler:               g.handle,
 		ErrorHandler:          g.serverError,
 		Name:                  "souk",
@@ -139,9 +144,8 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		ReadBufferSize:        16 << 10,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
-		Logger:                slog.NewLogLogger(in.Log.Handler(), slog.LevelWarn),
+		Logger:                slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	return in.RunServer(ctx, fastServer{srv})
 }
 
 // fastServer adapts *fasthttp.Server to boot.Server.

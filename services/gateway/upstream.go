@@ -27,6 +27,9 @@ type upstreams struct {
 	services map[string]*upstream
 
 	clients sync.Map // addr → *fasthttp.HostClient
+
+	// dial, when set, replaces the TCP dial (tests and benchmarks).
+	dial fasthttp.DialFunc
 }
 
 type upstream struct {
@@ -85,7 +88,7 @@ func (u *upstreams) client(addr string) *fasthttp.HostClient {
 	if c, ok := u.clients.Load(addr); ok {
 		return c.(*fasthttp.HostClient)
 	}
-	c, _ := u.clients.LoadOrStore(addr, &fasthttp.HostClient{
+	hc := &fasthttp.HostClient{
 		Addr:                          addr,
 		Name:                          "souk-gateway",
 		MaxConns:                      1024,
@@ -104,7 +107,11 @@ func (u *upstreams) client(addr string) *fasthttp.HostClient {
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return fasthttp.DialTimeout(addr, min(timeout, time.Second))
 		},
-	})
+	}
+	if u.dial != nil {
+		hc.DialTimeout, hc.Dial = nil, u.dial
+	}
+	c, _ := u.clients.LoadOrStore(addr, hc)
 	return c.(*fasthttp.HostClient)
 }
 
