@@ -11,6 +11,7 @@ import (
 
 	"github.com/souk/souk/tools/client"
 	"github.com/souk/souk/tools/load"
+	"github.com/souk/souk/tools/seed"
 )
 
 func init() {
@@ -25,7 +26,9 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	mixFlag := fs.String("mix", load.DefaultMix, "journey weights: "+strings.Join(load.Journeys[:], ", "))
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	out := fs.String("out", "", "write latency over time as an SVG chart to this file")
-	users := fs.Int("users", 50, "customers signed up and logged in before the run (for order and login)")
+	users := fs.Int("users", 50, "customers signed up and logged in before the run (for order, login and my_orders)")
+	loginUsers := fs.Int("login-users", 0, "also log in the existing customers seed-1 ... seed-N@example.com (made by souk seed) before the run")
+	loginPassword := fs.String("login-password", seed.Password, "the password of the --login-users customers")
 	ordersOut := fs.String("orders-out", "", "append a JSON line per accepted or ambiguous order to this file")
 	restock := fs.Bool("restock", true, "set every product's stock to 1000000 as the admin first, when the mix has orders")
 	maxErrorRate := fs.Float64("max-error-rate", -1, "exit 1 when errors/requests exceeds this fraction (default: never)")
@@ -40,8 +43,8 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{"--rate is required and must be more than 0"}
 	case *duration <= 0:
 		return usageError{"--duration is required and must be more than 0"}
-	case *users < 0:
-		return usageError{"--users must be 0 or more"}
+	case *users < 0 || *loginUsers < 0:
+		return usageError{"--users and --login-users must be 0 or more"}
 	case *maxInflight < 1 || *conns < 1 || *timeout <= 0:
 		return usageError{"--max-inflight, --conns and --timeout must be more than 0"}
 	case *maxErrorRate > 1:
@@ -65,6 +68,9 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 		MaxConns:      *conns,
 		Timeout:       *timeout,
 		Progress:      stderr,
+	}
+	for i := 1; i <= *loginUsers; i++ {
+		cfg.Accounts = append(cfg.Accounts, load.Account{Email: seed.Email(i), Password: *loginPassword})
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err.Error()}

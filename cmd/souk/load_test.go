@@ -32,6 +32,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"negative weight", []string{"--rate", "10", "--duration", "1s", "--mix", "browse=-5"}},
 		{"zero weights", []string{"--rate", "10", "--duration", "1s", "--mix", "browse=0"}},
 		{"orders without users", []string{"--rate", "10", "--duration", "1s", "--mix", "order=1", "--users", "0"}},
+		{"my orders without users", []string{"--rate", "10", "--duration", "1s", "--mix", "my_orders=1", "--users", "0"}},
+		{"negative login users", []string{"--rate", "10", "--duration", "1s", "--login-users", "-1"}},
 		{"bad gateway", []string{"--rate", "10", "--duration", "1s", "--gateway", "ftp://x"}},
 		{"unknown flag", []string{"--rate", "10", "--duration", "1s", "--burst", "3"}},
 		{"extra argument", []string{"--rate", "10", "--duration", "1s", "now"}},

@@ -33,15 +33,21 @@
 // page of products, sometimes the next one: step "browse_next"), search
 // (a word from the product names), product (a product page) and order
 // (1–3 products, quantity 1–2, the test card that succeeds, a unique
-// Idempotency-Key). A step is one HTTP request; any answer >= 400, a
-// timeout or a connection error is an error of that step.
+// Idempotency-Key) and my_orders (a pool user lists its orders, the first
+// page of GET /api/v1/orders: step "my_orders"; then, when it has any,
+// opens one of them at random, GET /api/v1/orders/{id}: step "my_order",
+// timed from its own send). A step is one HTTP request; any answer >= 400,
+// a timeout or a connection error is an error of that step.
 //
 // Before the measured run, an unmeasured setup reads the catalog (product
 // ids and search words), restocks every product to 1,000,000 units as the
 // admin when the mix has orders (so a long run does not measure
-// out_of_stock; without admin credentials it warns and goes on), and signs
-// up and logs in Config.Users customers, at most Config.SetupParallel at a
-// time, since password hashing is deliberately slow. A background loop logs
+// out_of_stock; without admin credentials it warns and goes on), signs up
+// and logs in Config.Users customers and logs in Config.Accounts, existing
+// customers (`souk load --login-users N` names the users of `souk seed`,
+// who have orders to list), at most Config.SetupParallel at a time, since
+// password hashing is deliberately slow. Accounts join the pool like the
+// created users, and every journey of a logged-in user picks from it. A background loop logs
 // in again, outside the measurements, any user whose token is older than
 // Config.TokenMaxAge (10 minutes; tokens last 15).
 //

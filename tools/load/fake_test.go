@@ -30,6 +30,13 @@ type fakeGateway struct {
 	orders    atomic.Int64
 	restocked atomic.Int64
 	logins    atomic.Int64
+	signups   atomic.Int64
+	lists     atomic.Int64 // GET /api/v1/orders
+	gets      atomic.Int64 // GET /api/v1/orders/{id}
+
+	// ordersOf, when set, is how many orders the user with email has
+	// (default 3); they are listed by GET /api/v1/orders.
+	ordersOf func(email string) int
 
 	mu  sync.Mutex
 	xff map[string]map[string]bool // path kind -> addresses seen
@@ -123,6 +130,7 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem(w, 400, "invalid")
 			return
 		}
+		g.signups.Add(1)
 		writeJSON(w, http.StatusCreated, map[string]string{"id": "u-" + b.Email, "email": b.Email, "name": b.Name})
 	case r.Method == http.MethodPost && path == "/api/v1/auth/login":
 		var b struct{ Email, Password string }
@@ -192,6 +200,46 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusCreated, map[string]any{"id": "ord-" + strconv.FormatInt(n, 10), "status": "CONFIRMED", "total_cents": 100, "currency": "USD"})
+	case r.Method == http.MethodGet && path == "/api/v1/orders":
+		g.sawXFF("user", r.Header.Get("X-Forwarded-For"))
+		email, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer tok-")
+		if !ok {
+			problem(w, 401, "unauthorized")
+			return
+		}
+		g.lists.Add(1)
+		type item struct {
+			ID         string `json:"product_id"`
+			Quantity   int    `json:"quantity"`
+			PriceCents int64  `json:"price_cents"`
+		}
+		type ord struct {
+			ID         string `json:"id"`
+			Status     string `json:"status"`
+			CustomerID string `json:"customer_id"`
+			Items      []item `json:"items"`
+		}
+		n := 3
+		if g.ordersOf != nil {
+			n = g.ordersOf(email)
+		}
+		page := struct {
+			Items      []ord  `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}{Items: []ord{}}
+		for i := 1; i <= n; i++ {
+			page.Items = append(page.Items, ord{ID: "ord-" + email + "-" + strconv.Itoa(i), Status: "CONFIRMED", CustomerID: "u-" + email, Items: []item{{"4501", 1, 1450}}})
+		}
+		writeJSON(w, http.StatusOK, page)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/api/v1/orders/"):
+		email, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer tok-")
+		id := strings.TrimPrefix(path, "/api/v1/orders/")
+		if !ok || !strings.HasPrefix(id, "ord-"+email+"-") {
+			problem(w, 404, "not_found") // another customer's order
+			return
+		}
+		g.gets.Add(1)
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": "CONFIRMED", "customer_id": "u-" + email})
 	default:
 		problem(w, 404, "not_found")
 	}

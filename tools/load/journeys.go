@@ -64,6 +64,8 @@ func (d *driver) run(a Arrival) {
 		d.get(stepProduct, a.Intended, d.productPaths[rand.IntN(len(d.productPaths))], req, resp)
 	case journeyOrder:
 		d.order(a, req, resp)
+	case journeyMyOrders:
+		d.myOrders(a, req, resp)
 	}
 	fasthttp.ReleaseRequest(req)
 	fasthttp.ReleaseResponse(resp)
@@ -129,7 +131,7 @@ func (d *driver) signup(a Arrival, req *fasthttp.Request, resp *fasthttp.Respons
 	b := append((*bp)[:0], `{"email":`...)
 	b = strconv.AppendQuote(b, u.email)
 	b = append(b, `,"password":`...)
-	b = strconv.AppendQuote(b, userPassword)
+	b = strconv.AppendQuote(b, u.password)
 	b = append(b, `,"name":"Load User `...)
 	b = strconv.AppendInt(b, u.index, 10)
 	b = append(b, `"}`...)
@@ -161,7 +163,7 @@ func (d *driver) doLogin(u *user, began time.Time, req *fasthttp.Request, resp *
 	b := append((*bp)[:0], `{"email":`...)
 	b = strconv.AppendQuote(b, u.email)
 	b = append(b, `,"password":`...)
-	b = strconv.AppendQuote(b, userPassword)
+	b = strconv.AppendQuote(b, u.password)
 	b = append(b, '}')
 	*bp = b
 	d.prepare(req, fasthttp.MethodPost, pathLogin, u.ip)
@@ -225,6 +227,34 @@ func (d *driver) order(a Arrival, req *fasthttp.Request, resp *fasthttp.Response
 	default:
 		d.orders.Ambiguous(key, errorKey(o))
 	}
+}
+
+// myOrders lists a pool user's orders (the first page of GET
+// /api/v1/orders, newest first) and, when there is any, opens one of them
+// at random (GET /api/v1/orders/{id}, timed from its own send).
+func (d *driver) myOrders(a Arrival, req *fasthttp.Request, resp *fasthttp.Response) {
+	u := d.users.random()
+	var auth *[]byte
+	if u != nil {
+		auth = u.auth.Load()
+	}
+	if auth == nil {
+		d.rec.Fail(stepMyOrders, ErrNoUser)
+		return
+	}
+	d.prepare(req, fasthttp.MethodGet, pathOrders, u.ip)
+	req.Header.SetBytesV("Authorization", *auth)
+	if o, _ := d.send(stepMyOrders, a.Intended, req, resp); o.status != fasthttp.StatusOK {
+		return
+	}
+	ids := jsonStrings(resp.Body(), `"id"`)
+	if len(ids) == 0 {
+		return
+	}
+	path := pathOrders + "/" + url.PathEscape(string(ids[rand.IntN(len(ids))]))
+	d.prepare(req, fasthttp.MethodGet, path, u.ip)
+	req.Header.SetBytesV("Authorization", *auth)
+	d.send(stepMyOrder, time.Now(), req, resp)
 }
 
 // orderBody appends an order of 1–3 distinct products, 1–2 of each, paid
@@ -313,6 +343,22 @@ func jsonString(body []byte, key string, last bool) []byte {
 		return nil
 	}
 	return rest[:end]
+}
+
+// jsonStrings returns the string values of every member named key in body
+// (nested objects included), scanning like jsonString.
+func jsonStrings(body []byte, key string) [][]byte {
+	var out [][]byte
+	for {
+		i := bytes.Index(body, []byte(key))
+		if i < 0 {
+			return out
+		}
+		if v := jsonString(body[i:], key, false); v != nil {
+			out = append(out, v)
+		}
+		body = body[i+len(key):]
+	}
 }
 
 // searchWords returns the distinct lower-case words of at least four

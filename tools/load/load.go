@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +32,10 @@ type Config struct {
 	Rate     float64       // journeys started per second, > 0
 	Duration time.Duration // how long arrivals are scheduled, > 0
 	Mix      Mix           // the zero Mix means DefaultMix
-	Users    int           // customers created in setup (when the mix has order or login)
+	Users    int           // customers created in setup (when the mix has order, login or my_orders)
+	// Accounts are existing customers (the users of `souk seed`, say)
+	// logged in during setup and added to the pool with the created ones.
+	Accounts []Account
 
 	// Restock sets every product's stock to RestockLevel as the admin
 	// before a run whose mix has orders.
@@ -70,14 +74,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("duration %v: want more than 0", c.Duration)
 	case c.Users < 0:
 		return fmt.Errorf("users %d: want 0 or more", c.Users)
+	case slices.ContainsFunc(c.Accounts, func(a Account) bool { return a.Email == "" || a.Password == "" }):
+		return errors.New("accounts need an email and a password")
 	case c.MaxInflight < 0, c.MaxConns < 0, c.Timeout < 0, c.DrainTimeout < 0, c.SetupParallel < 0, c.AnonymousIPs < 0, c.TokenMaxAge < 0:
 		return errors.New("limits and timeouts must not be negative")
 	}
 	if c.Mix.total == 0 {
 		c.Mix, _ = ParseMix(DefaultMix)
 	}
-	if c.Users == 0 && (c.Mix.Weight("order") > 0 || c.Mix.Weight("login") > 0) {
-		return errors.New("the order and login journeys need users: set users to 1 or more")
+	if c.Users == 0 && len(c.Accounts) == 0 && c.needsUsers() {
+		return errors.New("the order, login and my_orders journeys need users: set users to 1 or more, or give accounts")
 	}
 	setDefault(&c.MaxInflight, 20000)
 	setDefault(&c.MaxConns, 1024)
@@ -92,6 +98,16 @@ func (c *Config) Validate() error {
 		c.Progress = io.Discard
 	}
 	return nil
+}
+
+// needsUsers reports whether the mix has a journey of a logged-in user.
+func (c *Config) needsUsers() bool {
+	return c.Mix.Weight("order") > 0 || c.Mix.Weight("login") > 0 || c.Mix.Weight("my_orders") > 0
+}
+
+// Account is an existing customer's credentials.
+type Account struct {
+	Email, Password string
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {
@@ -165,8 +181,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	runID := newRunID()
 	pool := newUserPool(runID)
-	if cfg.Mix.Weight("order") > 0 || cfg.Mix.Weight("login") > 0 {
-		failed, firstErr := setupUsers(ctx, setup, pool, cfg.Users, cfg.SetupParallel, cfg.Progress)
+	if cfg.needsUsers() {
+		failed, firstErr := setupUsers(ctx, setup, pool, cfg.Users, cfg.Accounts, cfg.SetupParallel, cfg.Progress)
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("setup: %w", err)
 		}
@@ -174,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("setup: no user could be created: %w", firstErr)
 		}
 		if failed > 0 {
-			warn("%d of %d users could not be created, first: %v", failed, cfg.Users, firstErr)
+			warn("%d of %d users could not be created or logged in, first: %v", failed, cfg.Users+len(cfg.Accounts), firstErr)
 		}
 	}
 

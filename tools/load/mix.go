@@ -14,11 +14,12 @@ const (
 	journeySearch
 	journeyProduct
 	journeyOrder
+	journeyMyOrders
 	numJourneys
 )
 
 // Journeys are the names a mix may weight, in a fixed order.
-var Journeys = [numJourneys]string{"signup", "login", "browse", "search", "product", "order"}
+var Journeys = [numJourneys]string{"signup", "login", "browse", "search", "product", "order", "my_orders"}
 
 // Step indices; Steps holds their names. A step is one HTTP request.
 const (
@@ -29,15 +30,17 @@ const (
 	stepSearch
 	stepProduct
 	stepOrder
+	stepMyOrders
+	stepMyOrder
 	numSteps
 )
 
 // Steps are the names of the measured steps, in report order.
-var Steps = [numSteps]string{"signup", "login", "browse", "browse_next", "search", "product", "order"}
+var Steps = [numSteps]string{"signup", "login", "browse", "browse_next", "search", "product", "order", "my_orders", "my_order"}
 
 // firstStep is the step a journey starts with: an arrival dropped before
 // being sent counts against it.
-var firstStep = [numJourneys]int{stepSignup, stepLogin, stepBrowse, stepSearch, stepProduct, stepOrder}
+var firstStep = [numJourneys]int{stepSignup, stepLogin, stepBrowse, stepSearch, stepProduct, stepOrder, stepMyOrders}
 
 // Mix is the weight of each journey; arrivals pick a journey with
 // probability weight/total.

@@ -20,12 +20,13 @@ const userPassword = "souk-load-password-1"
 
 // user is one virtual customer: a stable fake address and a token.
 type user struct {
-	index   int64
-	email   string
-	ip      string                 // the X-Forwarded-For of all its requests
-	auth    atomic.Pointer[[]byte] // "Bearer <token>", nil before login
-	tokenAt atomic.Int64           // unix nanoseconds of the last login
-	busy    atomic.Bool            // a refresh is running
+	index    int64
+	email    string
+	password string
+	ip       string                 // the X-Forwarded-For of all its requests
+	auth     atomic.Pointer[[]byte] // "Bearer <token>", nil before login
+	tokenAt  atomic.Int64           // unix nanoseconds of the last login
+	busy     atomic.Bool            // a refresh is running
 }
 
 func (u *user) setToken(token string, at time.Time) {
@@ -72,7 +73,14 @@ func newUserPool(runID string) *userPool { return &userPool{runID: runID} }
 // newUser allocates a user (not yet in the pool).
 func (p *userPool) newUser() *user {
 	k := p.next.Add(1)
-	return &user{index: k, email: "load-" + p.runID + "-" + strconv.FormatInt(k, 10) + "@example.com", ip: userIP(k)}
+	return &user{index: k, email: "load-" + p.runID + "-" + strconv.FormatInt(k, 10) + "@example.com", password: userPassword, ip: userIP(k)}
+}
+
+// existingUser allocates a user (not yet in the pool) for an account that
+// exists already.
+func (p *userPool) existingUser(a Account) *user {
+	k := p.next.Add(1)
+	return &user{index: k, email: a.Email, password: a.Password, ip: userIP(k)}
 }
 
 func (p *userPool) add(u *user) {
@@ -117,7 +125,7 @@ func (p *userPool) snapshot() []*user {
 // signupAndLogin creates u on the gateway and logs it in, outside the
 // measurements.
 func signupAndLogin(ctx context.Context, c *client.Client, u *user) error {
-	body := map[string]string{"email": u.email, "password": userPassword, "name": "Load User " + strconv.FormatInt(u.index, 10)}
+	body := map[string]string{"email": u.email, "password": u.password, "name": "Load User " + strconv.FormatInt(u.index, 10)}
 	if _, err := c.JSON(ctx, http.MethodPost, "/api/v1/auth/signup", body, nil, "X-Forwarded-For", u.ip); err != nil {
 		return fmt.Errorf("sign up %s: %w", u.email, err)
 	}
@@ -126,7 +134,7 @@ func signupAndLogin(ctx context.Context, c *client.Client, u *user) error {
 
 func login(ctx context.Context, c *client.Client, u *user) error {
 	var tok client.Token
-	body := map[string]string{"email": u.email, "password": userPassword}
+	body := map[string]string{"email": u.email, "password": u.password}
 	if _, err := c.JSON(ctx, http.MethodPost, "/api/v1/auth/login", body, &tok, "X-Forwarded-For", u.ip); err != nil {
 		return fmt.Errorf("log in %s: %w", u.email, err)
 	}
@@ -137,11 +145,12 @@ func login(ctx context.Context, c *client.Client, u *user) error {
 	return nil
 }
 
-// setupUsers signs up and logs in n users, parallel at most at a time,
-// with a progress line a second; it returns the first error and how many
-// failed.
-func setupUsers(ctx context.Context, c *client.Client, pool *userPool, n, parallel int, progress io.Writer) (failed int, firstErr error) {
-	if n <= 0 {
+// setupUsers signs up and logs in n users, then logs in the existing
+// accounts, parallel at most at a time, with a progress line a second; it
+// returns the first error and how many failed.
+func setupUsers(ctx context.Context, c *client.Client, pool *userPool, n int, accounts []Account, parallel int, progress io.Writer) (failed int, firstErr error) {
+	total := n + len(accounts)
+	if total <= 0 {
 		return 0, nil
 	}
 	if parallel < 1 {
@@ -164,18 +173,25 @@ func setupUsers(ctx context.Context, c *client.Client, pool *userPool, n, parall
 				return
 			case <-ticker.C:
 				mu.Lock()
-				fmt.Fprintf(progress, "setup: %d/%d users ready, %d failed (%.0fs)\n", done-failed, n, failed, time.Since(began).Seconds())
+				fmt.Fprintf(progress, "setup: %d/%d users ready, %d failed (%.0fs)\n", done-failed, total, failed, time.Since(began).Seconds())
 				mu.Unlock()
 			}
 		}
 	}()
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	for i := 0; i < total && ctx.Err() == nil; i++ {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			u := pool.newUser()
-			err := signupAndLogin(ctx, c, u)
+			var u *user
+			var err error
+			if i < n {
+				u = pool.newUser()
+				err = signupAndLogin(ctx, c, u)
+			} else {
+				u = pool.existingUser(accounts[i-n])
+				err = login(ctx, c, u)
+			}
 			mu.Lock()
 			done++
 			if err != nil {
@@ -192,7 +208,7 @@ func setupUsers(ctx context.Context, c *client.Client, pool *userPool, n, parall
 	}
 	wg.Wait()
 	close(stop)
-	fmt.Fprintf(progress, "setup: %d/%d users ready, %d failed (%.1fs)\n", done-failed, n, failed, time.Since(began).Seconds())
+	fmt.Fprintf(progress, "setup: %d/%d users ready, %d failed (%.1fs)\n", done-failed, total, failed, time.Since(began).Seconds())
 	return failed, firstErr
 }
 
