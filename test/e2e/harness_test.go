@@ -205,13 +205,19 @@ func (s *system) status() statusDoc {
 	s.t.Helper()
 	// Exit status 1 means some instance is not healthy; the JSON is
 	// printed all the same and the tests check what they need.
-	out, err := exec.Command(binary, "status", "--gateway", s.URL, "--json").Output()
+	// The admin's token, not a login per call: tests poll the status, and
+	// the gateway allows an account five logins a minute.
+	cmd := exec.Command(binary, "status", "--gateway", s.URL, "--json")
+	cmd.Env = append(os.Environ(), "SOUK_TOKEN="+s.admin.Token())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); err != nil && !(ok && ee.ExitCode() == 1) {
-		s.t.Fatalf("souk status --json: %v\n%s", err, out)
+		s.t.Fatalf("souk status --json: %v\n%s%s", err, out, stderr.String())
 	}
 	var doc statusDoc
 	if err := json.Unmarshal(out, &doc); err != nil {
-		s.t.Fatalf("souk status --json printed %q: %v", out, err)
+		s.t.Fatalf("souk status --json printed %q (stderr %q): %v", out, stderr.String(), err)
 	}
 	return doc
 }

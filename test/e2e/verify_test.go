@@ -30,6 +30,7 @@ type verifyReport struct {
 func (s *system) verify(args ...string) (verifyReport, int) {
 	s.t.Helper()
 	cmd := exec.Command(binary, append([]string{"verify", "--gateway", s.URL, "--json"}, args...)...)
+	cmd.Env = append(os.Environ(), "SOUK_TOKEN="+s.admin.Token())
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
