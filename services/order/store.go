@@ -243,8 +243,13 @@ func (s *Store) Claim(ctx context.Context, orderID string, now, lease time.Time)
 }
 
 // Stalled returns up to limit PENDING orders whose lease ran out by now.
+//
+// The status is written as a literal, not bound: it matches the partial
+// index orders_pending (WHERE status = 'PENDING') on both engines, also
+// under a PostgreSQL generic plan, which cannot prove that a parameter
+// equals 'PENDING' and would scan every order at each recovery tick.
 func (s *Store) Stalled(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM orders WHERE status = ? AND lease_until < ? ORDER BY lease_until LIMIT ?`, StatusPending, now.UnixMilli(), limit)
+	rows, err := s.db.Query(ctx, `SELECT id FROM orders WHERE status = '`+StatusPending+`' AND lease_until < ? ORDER BY lease_until LIMIT ?`, now.UnixMilli(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("stalled orders: %w", err)
 	}
