@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -72,6 +73,9 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 		return nil, err
 	}
 	log := telemetry.NewLogger(stderr, telemetry.ParseLevel(cfg.LogLevel), cfg.Service, cfg.Instance)
+	if cfg.Procs > 0 {
+		runtime.GOMAXPROCS(cfg.Procs)
+	}
 	in := &Instance{Config: cfg, Log: log}
 	var err error
 	if in.Faults, err = faultinject.Parse(cfg.Fault, filepath.Join(cfg.DataDir, "faults")); err != nil {

@@ -38,6 +38,10 @@ type Config struct {
 	// (":0"-style port 0 picks a free port, logged as "pprof serving").
 	// Off by default.
 	PprofAddr string
+	// Procs, when above 0, sets GOMAXPROCS for this service alone
+	// (SOUK_<SERVICE>_GOMAXPROCS): under souk up every process would
+	// otherwise take one P per core of the machine they share.
+	Procs int
 	// ShutdownTimeout bounds the drain of in-flight requests (default 3s, so
 	// a whole system stops within the 5 s its launcher promises).
 	ShutdownTimeout time.Duration
@@ -67,6 +71,13 @@ func ConfigFromEnv(service string, getenv func(string) string) (Config, error) {
 	c.PprofAddr = getenv("SOUK_" + strings.ToUpper(service) + "_PPROF_ADDR")
 	if c.PprofAddr == "" {
 		c.PprofAddr = getenv("SOUK_PPROF_ADDR")
+	}
+	if v := getenv("SOUK_" + strings.ToUpper(service) + "_GOMAXPROCS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			return Config{}, fmt.Errorf("config: SOUK_%s_GOMAXPROCS is %q, want a whole number from 1 to 1024", strings.ToUpper(service), v)
+		}
+		c.Procs = n
 	}
 	if c.Instance == "" {
 		var b [3]byte

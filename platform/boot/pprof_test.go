@@ -71,3 +71,24 @@ func TestPprofHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigProcs(t *testing.T) {
+	env := map[string]string{
+		"SOUK_NATS_URL":           "nats://127.0.0.1:1",
+		"SOUK_SERVICE_SECRET":     "0123456789abcdef",
+		"SOUK_GATEWAY_GOMAXPROCS": "1",
+	}
+	getenv := func(k string) string { return env[k] }
+	if c, err := ConfigFromEnv("gateway", getenv); err != nil || c.Procs != 1 {
+		t.Fatalf("gateway: Procs %d, %v; want 1", c.Procs, err)
+	}
+	if c, err := ConfigFromEnv("order", getenv); err != nil || c.Procs != 0 {
+		t.Errorf("order: Procs %d, %v; want 0 (the setting is the gateway's)", c.Procs, err)
+	}
+	for _, bad := range []string{"0", "-1", "two", "5000"} {
+		env["SOUK_GATEWAY_GOMAXPROCS"] = bad
+		if _, err := ConfigFromEnv("gateway", getenv); err == nil {
+			t.Errorf("SOUK_GATEWAY_GOMAXPROCS=%q accepted", bad)
+		}
+	}
+}
