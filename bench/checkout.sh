@@ -6,6 +6,10 @@
 #
 #   bash bench/checkout.sh
 #   RATES="100 200 300" STEP=20s HOLD=60s bash bench/checkout.sh
+#
+# MIX sets the journeys (default order=100: checkout only); MIX=default
+# runs souk load's default mix (browse, search, product page, log in, sign
+# up, order), e.g. MIX=default RATES="500 1000 2000" P99_MAX=50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec 9>/tmp/souk-bench.lock
@@ -14,6 +18,7 @@ RATES=${RATES:-"100 200 250 300 350 400 500"}
 STEP=${STEP:-30s}
 HOLD=${HOLD:-60s}
 P99_MAX=${P99_MAX:-100}
+MIX=${MIX:-order=100}
 ADDR=${ADDR:-127.0.0.1:18440}
 OUT=${OUT:-bench/out/checkout-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -25,7 +30,7 @@ run() { # rate duration name: one fresh system, one load run
   "$SOUK" up --quiet --addr "$ADDR" --data "$dir" > "$dir.up.log" 2>&1 &
   local up=$!
   for i in $(seq 1 300); do grep -q "souk ready" "$dir.up.log" 2>/dev/null && break; sleep 0.1; done
-  "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$rate" --duration "$dur" --users 100 --json > "$dir.json" 2> "$dir.err" || true
+  "$SOUK" load --gateway "http://$ADDR" $([ "$MIX" = default ] || echo --mix "$MIX") --rate "$rate" --duration "$dur" --users 100 --json > "$dir.json" 2> "$dir.err" || true
   # CPU of the system under test: the launcher (and its embedded broker) and
   # every service process, since start (start-up is a small part).
   local ticks=0
@@ -56,9 +61,10 @@ while [ "$hold" -gt 0 ]; do
   hold=$(( hold * 9 / 10 ))
 done
 
-python3 - "$OUT" "$P99_MAX" "$hold" "$HOLD" $RATES <<'PY'
+UNIT=orders/s; [ "$MIX" = order=100 ] || UNIT=journeys/s
+python3 - "$OUT" "$P99_MAX" "$hold" "$HOLD" "$UNIT" "$MIX" $RATES <<'PY'
 import json, sys
-out, pmax, hold, holddur, *rates = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], *sys.argv[5:]
+out, pmax, hold, holddur, unit, mix, *rates = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], *sys.argv[7:]
 hz = 100
 rows = []
 for r in rates:
@@ -69,15 +75,16 @@ for r in rates:
                  "load_cpu_us_per_request": d.get("client_cpu_us_per_request"),
                  "p50_ms": d["latency_ms"]["p50"], "p99_ms": d["latency_ms"]["p99"], "max_ms": d["latency_ms"]["max"],
                  "cpu_ms_per_order": round(ticks / hz * 1000 / done, 2) if done else None})
-res = {"p99_target_ms": pmax, "capacity_orders_per_s": hold, "hold": holddur, "steps": rows}
+res = {"mix": mix, "unit": unit, "p99_target_ms": pmax, "capacity_orders_per_s": hold, "hold": holddur, "steps": rows}
 if hold:
     h = json.load(open(f"{out}/hold-{hold}.json"))
     res["hold_result"] = {"errors": h["errors"], "latency_ms": h["latency_ms"], "throughput_rps": h["throughput_rps"]}
 json.dump(res, open(f"{out}/checkout.json", "w"), indent=2)
-print(f"{'rate/s':>7} {'done/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'system CPU ms/order':>20}")
+print(f"mix {mix}")
+print(f"{'rate/s':>7} {'done/s':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'system CPU ms/journey':>22}")
 for x in rows:
-    print(f"{x['rate']:7d} {x['throughput_rps']:8.1f} {x['errors']:7d} {x['p50_ms']:8.1f} {x['p99_ms']:8.1f} {x['max_ms']:8.1f} {x['cpu_ms_per_order'] or 0:20.2f}")
-print(f"capacity (p99 <= {pmax:.0f} ms, no error, held {holddur}): {hold} orders/s")
+    print(f"{x['rate']:7d} {x['throughput_rps']:8.1f} {x['errors']:7d} {x['p50_ms']:8.1f} {x['p99_ms']:8.1f} {x['max_ms']:8.1f} {x['cpu_ms_per_order'] or 0:22.2f}")
+print(f"capacity (p99 <= {pmax:.0f} ms, no error, held {holddur}): {hold} {unit}")
 # The picture: p50 and p99 against the offered rate, log-scale latency.
 import math
 W, H, L, B, T, R = 640, 360, 60, 40, 30, 20
@@ -87,7 +94,7 @@ lo, hi = 1, max(1000, max(x["p99_ms"] for x in rows) * 1.2)
 def Y(v): return T + (H - T - B) * (1 - (math.log10(max(v, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)))
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{L}" y="18" font-size="13" font-weight="bold">Checkout latency vs offered rate (orders/s), log scale</text>']
+       f'<text x="{L}" y="18" font-size="13" font-weight="bold">Latency vs offered rate ({unit}, mix {mix}), log scale</text>']
 for v in [1, 10, 100, 1000, 10000]:
     if v <= hi:
         svg.append(f'<line x1="{L}" x2="{W-R}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="#ddd"/><text x="{L-6}" y="{Y(v)+4:.1f}" text-anchor="end">{v} ms</text>')
@@ -100,6 +107,6 @@ for key, color in (("p50_ms", "#1f6fb2"), ("p99_ms", "#c0392b")):
     for x in rows:
         svg.append(f'<circle cx="{X(x["rate"]):.1f}" cy="{Y(x[key]):.1f}" r="3" fill="{color}"/>')
 svg.append(f'<text x="{L+10}" y="{T+14}" fill="#1f6fb2">p50</text><text x="{L+40}" y="{T+14}" fill="#c0392b">p99</text>')
-svg.append(f'<text x="{(L+W-R)/2:.0f}" y="{H-6}" text-anchor="middle">offered rate (orders/s)</text></svg>')
+svg.append(f'<text x="{(L+W-R)/2:.0f}" y="{H-6}" text-anchor="middle">offered rate ({unit})</text></svg>')
 open(f"{out}/checkout.svg", "w").write("\n".join(svg))
 PY

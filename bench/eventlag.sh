@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Event lag, ORDER_PLACED commit → confirmation email stored (docs/benchmarks/eventlag.md).
+# Event lag, ORDER_PLACED commit → confirmation email stored (docs/benchmarks.md, "Event lag").
 #
 # Two measurements, interleaved per round:
 #   isolated  bench/eventlag (Go): the event path alone at ISO_RATE orders/s —

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gateway pass-through against nginx and a direct call, side by side in one
-# run (docs/benchmarks/gateway.md). One `souk up`; the upstream is the auth
+# run (docs/benchmarks.md, "Gateway pass-through"). One `souk up`; the upstream is the auth
 # instance's GET /.well-known/jwks.json (in memory, public, ~200 bytes of
 # JSON). Targets, round-robin, ROUNDS times, wrk -t2 -c64 for DURATION each:
 #

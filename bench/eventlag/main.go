@@ -1,6 +1,6 @@
 // Command eventlag is the Go half of bench/eventlag.sh, which measures the
 // event lag ORDER_PLACED commit → confirmation email stored
-// (docs/benchmarks/eventlag.md). Subcommands:
+// (docs/benchmarks.md, "Event lag"). Subcommands:
 //
 //	eventlag isolated [flags]   the event path alone, at a fixed rate
 //	eventlag scrape DIR         fetch /metrics of the notification instances in DIR/status.json

@@ -22,7 +22,7 @@
 // waits for the process's one write connection, which the service's own
 // transactions keep busy under load, and with the mark in line the relay
 // fell seconds behind at a few hundred orders/s
-// (docs/benchmarks/eventlag.md). Rows published but not yet marked are
+// (docs/benchmarks.md, "Event lag"). Rows published but not yet marked are
 // skipped by the next reads; up to 8 batches may wait to be marked.
 //
 // Any table can be relayed through a Source; the order service relays its
