@@ -99,9 +99,16 @@ func TestLoadSpreads(t *testing.T) {
 	if _, err := sys.admin.JSON(ctx, "PUT", "/api/v1/inventory/4502", map[string]int{"available": 10000}, nil); err != nil {
 		t.Fatalf("restock: %v", err)
 	}
+	// Every buyer signs up first (a signup hashes a password: ~100 ms),
+	// then all start together; started one by one, each would finish its
+	// orders before the next began, and sequential calls all go to the
+	// fastest instance.
+	users := make([]*client.Client, 6)
+	for w := range users {
+		users[w] = sys.user(ctx, fmt.Sprintf("Buyer%d", w))
+	}
 	var wg sync.WaitGroup
-	for w := 0; w < 6; w++ {
-		u := sys.user(ctx, fmt.Sprintf("Buyer%d", w))
+	for _, u := range users {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
