@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -74,6 +75,17 @@ func (b *syncBuffer) String() string {
 // freeAddr returns a loopback address with a free port.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	// A port below Linux's ephemeral range (32768-60999): the kernel hands
+	// those out to every listener on :0 and every outgoing connection of
+	// the systems running in parallel, so a port picked from it can be
+	// taken again between this check and souk up binding it.
+	for range 50 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			defer ln.Close()
+			return ln.Addr().String()
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +98,25 @@ func freeAddr(t *testing.T) string {
 // environment, and waits for its ready line.
 func start(t *testing.T, args []string, env ...string) *system {
 	t.Helper()
+	for attempt := 1; attempt < 3; attempt++ {
+		if s := launch(t, t.TempDir(), freeAddr(t), args, env, true); s != nil {
+			return s
+		}
+		t.Logf("the gateway address was taken before souk up bound it; again on another (attempt %d)", attempt+1)
+	}
 	return startIn(t, t.TempDir(), freeAddr(t), args, env...)
 }
 
 // startIn is start on a given data folder and gateway address: a restart
 // on the same data.
 func startIn(t *testing.T, data, addr string, args []string, env ...string) *system {
+	t.Helper()
+	return launch(t, data, addr, args, env, false)
+}
+
+// launch is startIn; with retryBusy it returns nil, instead of failing the
+// test, when souk up exits because its gateway address is taken.
+func launch(t *testing.T, data, addr string, args, env []string, retryBusy bool) *system {
 	t.Helper()
 	s := &system{t: t, Data: data, out: &syncBuffer{}, exited: make(chan struct{})}
 	s.URL = "http://" + addr
@@ -133,6 +158,9 @@ func startIn(t *testing.T, data, addr string, args []string, env ...string) *sys
 	select {
 	case <-ready:
 	case <-s.exited:
+		if retryBusy && strings.Contains(s.out.String(), "is not available") {
+			return nil
+		}
 		t.Fatalf("souk up exited before ready:\n%s", tail(s.out.String(), 100))
 	case <-time.After(90 * time.Second):
 		t.Fatalf("souk up not ready after 90s:\n%s", tail(s.out.String(), 100))
