@@ -183,14 +183,24 @@ func (d *driver) doLogin(u *user, began time.Time, req *fasthttp.Request, resp *
 	return true
 }
 
-func (d *driver) order(a Arrival, req *fasthttp.Request, resp *fasthttp.Response) {
+// loggedIn picks a pool user who has logged in and returns them with their
+// Authorization value; with none, it records step as failed with ErrNoUser
+// and returns a nil value.
+func (d *driver) loggedIn(step int) (*user, *[]byte) {
 	u := d.users.random()
 	var auth *[]byte
 	if u != nil {
 		auth = u.auth.Load()
 	}
 	if auth == nil {
-		d.rec.Fail(stepOrder, ErrNoUser)
+		d.rec.Fail(step, ErrNoUser)
+	}
+	return u, auth
+}
+
+func (d *driver) order(a Arrival, req *fasthttp.Request, resp *fasthttp.Response) {
+	u, auth := d.loggedIn(stepOrder)
+	if auth == nil {
 		return
 	}
 	key := "load-" + d.runID + "-" + strconv.FormatInt(a.Seq, 10)
@@ -233,13 +243,8 @@ func (d *driver) order(a Arrival, req *fasthttp.Request, resp *fasthttp.Response
 // /api/v1/orders, newest first) and, when there is any, opens one of them
 // at random (GET /api/v1/orders/{id}, timed from its own send).
 func (d *driver) myOrders(a Arrival, req *fasthttp.Request, resp *fasthttp.Response) {
-	u := d.users.random()
-	var auth *[]byte
-	if u != nil {
-		auth = u.auth.Load()
-	}
+	u, auth := d.loggedIn(stepMyOrders)
 	if auth == nil {
-		d.rec.Fail(stepMyOrders, ErrNoUser)
 		return
 	}
 	d.prepare(req, fasthttp.MethodGet, pathOrders, u.ip)
