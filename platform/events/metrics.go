@@ -1,10 +1,10 @@
 package events
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/souk/souk/platform/telemetry"
 )
 
 // Outcomes of a delivered message, the outcome label of
@@ -39,25 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"consumer", "outcome"}),
 	}
 	if reg != nil {
-		m.lag = register(reg, m.lag)
-		m.handled = register(reg, m.handled)
+		m.lag = telemetry.Register(reg, m.lag)
+		m.handled = telemetry.Register(reg, m.handled)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so two buses can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("events: register metrics: " + err.Error())
-	}
-	return c
 }
 
 // consumerMetrics are one consumer's series, resolved once at Consume, so

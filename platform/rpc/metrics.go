@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/souk/souk/platform/fault"
+	"github.com/souk/souk/platform/telemetry"
 )
 
 // metrics are the client's Prometheus collectors. Label values are resolved
@@ -52,26 +53,11 @@ func newMetrics(reg prometheus.Registerer, caller string) *metrics {
 		counters: map[[3]string]prometheus.Counter{},
 		hists:    map[[2]string]prometheus.Observer{},
 	}
-	m.calls = register(reg, m.calls)
-	m.duration = register(reg, m.duration)
-	m.retries = register(reg, m.retries)
-	m.breaker = register(reg, m.breaker)
+	m.calls = telemetry.Register(reg, m.calls)
+	m.duration = telemetry.Register(reg, m.duration)
+	m.retries = telemetry.Register(reg, m.retries)
+	m.breaker = telemetry.Register(reg, m.breaker)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so two clients can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("rpc: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *metrics) observe(callee, method string, d time.Duration, err error) {
