@@ -102,7 +102,10 @@ func requestHasHop(h *fasthttp.RequestHeader) bool {
 	return false
 }
 
-// responseHasHop is requestHasHop for a response.
+// responseHasHop is requestHasHop for a response. A copy, not a generic
+// over both header types: both are pointers, so Go compiles one shared
+// instance that calls All through a dictionary, and its iterator escapes
+// (BenchmarkPassThrough: 11 allocations per request instead of 3).
 func responseHasHop(h *fasthttp.ResponseHeader) bool {
 	if len(h.Peek("Connection")) > 0 {
 		return true
