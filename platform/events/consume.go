@@ -180,64 +180,63 @@ type consumer struct {
 	m   consumerMetrics
 }
 
-// run fetches as many messages as there are free handler slots and hands
-// each to a handler goroutine, until ctx ends or a fetch fails. Fetching
-// only for free slots keeps no message waiting in the client, where its
-// AckWait would run while it is not being handled, and lets the other
-// instances take what this one cannot handle now.
+// run pulls messages and hands each to a handler goroutine, at most
+// Concurrency at once, until ctx ends or the pull fails for good. It keeps
+// one subscription and one pull request open on the server (refilled as
+// messages arrive; heartbeats every 5s, so a request lost with a broker
+// restart is noticed in 10s) and buffers at most Concurrency messages in
+// the client: few enough that no message's AckWait runs long while it
+// waits for a handler, and the other instances take what this one cannot
+// handle now. (Fetching per free slot, as this did before, cost a
+// subscribe and an unsubscribe on the server per event: BenchmarkConsumeTrickle.)
 func (c *consumer) run(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(cap(c.sem)), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
+	if err != nil {
+		return err
+	}
+	defer giveBack(it)
 	for {
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		n := 1
-	more:
-		for n < cap(c.sem) {
-			select {
-			case c.sem <- struct{}{}:
-				n++
-			default:
-				break more
-			}
-		}
-		// The pull request waits up to 30s for messages, with idle heartbeats
-		// every 5s: a request lost with a broker restart is noticed in 10s.
-		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			c.free(n)
+			c.free(1)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			if ctx.Err() != nil {
-				// Arrived during shutdown, not handled: give it back at once.
-				_ = msg.Nak()
-				c.free(1)
-				continue
-			}
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer c.free(1)
-				c.handle(ctx, msg)
-			}()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer c.free(1)
+			c.handle(ctx, msg)
+		}()
+	}
+}
+
+// Pull settings of run.
+const (
+	pullExpiry    = 30 * time.Second
+	pullHeartbeat = 5 * time.Second
+	// giveBackWait bounds the wait for messages still on their way when
+	// run stops.
+	giveBackWait = time.Second
+)
+
+// giveBack stops it and hands the messages it holds but did not handle
+// back to the server at once, rather than after their AckWait.
+func giveBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(giveBackWait))
+		if err != nil {
+			return
 		}
-		c.free(n - got)
-		if err := batch.Error(); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrNoHeartbeat) {
-				continue // the request was lost (a reconnect?); pull again
-			}
-			return err
-		}
+		_ = msg.Nak()
 	}
 }
 
@@ -325,20 +324,27 @@ func (c *consumer) call(ctx context.Context, ev Event) (err error) {
 // being handled, so a slow handler's event is not redelivered to another
 // instance meanwhile. The returned func stops it.
 func (c *consumer) keepInProgress(msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	t := time.NewTicker(c.cfg.AckWait / 2)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+	every := c.cfg.AckWait / 2
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-	}()
-	return func() { close(done) }
+		_ = msg.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // deadLetter stores the message in the DLQ, then terminates it. When the
