@@ -94,6 +94,15 @@ func TestChildEnv(t *testing.T) {
 	}
 }
 
+func TestEnvValue(t *testing.T) {
+	env := []string{"A=1", "AB=2", "B=", "A=3"}
+	for key, want := range map[string]string{"A": "3", "AB": "2", "B": "", "C": ""} {
+		if got := envValue(env, key); got != want {
+			t.Errorf("envValue(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
 func TestServiceSecret(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "service-secret")

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/souk/souk/platform/boot"
 	"github.com/souk/souk/platform/broker"
 	"github.com/souk/souk/platform/registry"
 )
@@ -51,6 +52,10 @@ func Run(ctx context.Context, cfg Config) error {
 	secret, err := serviceSecret(data, cfg.Env)
 	if err != nil {
 		return err
+	}
+
+	if addr := envValue(cfg.Env, "SOUK_LAUNCHER_PPROF_ADDR"); addr != "" {
+		boot.ServePprof(ctx, addr, log) // the launcher and its embedded broker
 	}
 
 	natsURL := cfg.NATSURL
@@ -170,6 +175,18 @@ func serviceSecret(data string, env []string) (string, error) {
 		return "", fmt.Errorf("service secret: %w", err)
 	}
 	return s, nil
+}
+
+// envValue is the value of key in env (the last one, as for exec), "" when
+// it is not set.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if val, ok := strings.CutPrefix(kv, key+"="); ok {
+			v = val
+		}
+	}
+	return v
 }
 
 func hasEnv(env []string, key string) bool {

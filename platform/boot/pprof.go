@@ -3,6 +3,7 @@ package boot
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -37,13 +38,23 @@ func pprofHandler() http.Handler {
 	return mux
 }
 
-// servePprof serves the profiles on Config.PprofAddr until ctx is done. A
-// profiling port that cannot be bound is logged, not fatal: it is a
-// debugging aid, and the service serves without it.
+// servePprof serves the profiles on Config.PprofAddr until ctx is done.
 func (in *Instance) servePprof(ctx context.Context) {
-	ln, err := net.Listen("tcp", in.Config.PprofAddr)
+	ServePprof(ctx, in.Config.PprofAddr, in.Log)
+}
+
+// ServePprof serves net/http/pprof on addr, which must be a loopback
+// address, until ctx is done; `souk up` uses it for the launcher (and its
+// embedded broker). A profiling port that cannot be bound is logged, not
+// fatal: it is a debugging aid, and the process runs without it.
+func ServePprof(ctx context.Context, addr string, log *slog.Logger) {
+	if err := checkPprofAddr(addr); err != nil {
+		log.Warn("pprof not served", "err", err)
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		in.Log.Warn("pprof not served", "addr", in.Config.PprofAddr, "err", err)
+		log.Warn("pprof not served", "addr", addr, "err", err)
 		return
 	}
 	// No write timeout: a CPU profile or trace streams for as long as its
@@ -54,5 +65,5 @@ func (in *Instance) servePprof(ctx context.Context) {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	in.Log.Info("pprof serving", "addr", ln.Addr().String())
+	log.Info("pprof serving", "addr", ln.Addr().String())
 }
