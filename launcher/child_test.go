@@ -162,6 +162,7 @@ func fakeService(service string, term <-chan os.Signal) int {
 			}
 		}
 		env["cwd"], _ = os.Getwd()
+		env["GOMAXPROCS"] = os.Getenv("GOMAXPROCS")
 		_ = json.NewEncoder(w).Encode(env)
 	})
 	go func() { _ = http.Serve(ln, mux) }()

@@ -94,6 +94,14 @@ func TestChildEnv(t *testing.T) {
 	}
 }
 
+func TestChildProcs(t *testing.T) {
+	for ncpu, want := range map[int]int{1: 1, 2: 1, 4: 1, 7: 1, 8: 2, 16: 4, 64: 16} {
+		if got := ChildProcs(ncpu); got != want {
+			t.Errorf("ChildProcs(%d) = %d, want %d", ncpu, got, want)
+		}
+	}
+}
+
 func TestEnvValue(t *testing.T) {
 	env := []string{"A=1", "AB=2", "B=", "A=3"}
 	for key, want := range map[string]string{"A": "3", "AB": "2", "B": "", "C": ""} {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,10 @@ func TestRun(t *testing.T) {
 		"SOUK_DURABILITY":              "strict",
 		"SOUK_GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
 		"cwd":                          data,
+		"GOMAXPROCS":                   strconv.Itoa(ChildProcs(runtime.NumCPU())),
+	}
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		want["GOMAXPROCS"] = v // the caller's setting wins
 	}
 	if diff := cmp.Diff(want, env); diff != "" {
 		t.Errorf("the gateway's settings (-want +got):\n%s", diff)

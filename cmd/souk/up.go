@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/souk/souk/launcher"
@@ -33,6 +34,10 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if strings.HasPrefix(*addr, ":") {
 		*addr = "127.0.0.1" + *addr
+	}
+	if getenv("GOMAXPROCS") == "" {
+		// This process runs the embedded broker beside a dozen others.
+		runtime.GOMAXPROCS(launcher.ChildProcs(runtime.NumCPU()))
 	}
 	exe, err := os.Executable()
 	if err != nil {
