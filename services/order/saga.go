@@ -170,7 +170,9 @@ func (s *Saga) append(ctx context.Context, o Order, p pending) (Order, error) {
 	if err != nil {
 		return o, fmt.Errorf("%w: record %s: %v", errStalled, p.typ, err)
 	}
-	s.notify()
+	if Published[p.typ] {
+		s.notify()
+	}
 	s.hit("order.after_" + p.typ)
 	return next, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ type harness struct {
 	inv   *fakeInventory
 	pay   *fakePayments
 	clock *clock
+	// notified counts the wake-ups of the outbox relay.
+	notified atomic.Int32
 }
 
 type clock struct {
@@ -61,6 +64,7 @@ func newHarness(t *testing.T, open func(fs.FS) *sqlstore.DB) *harness {
 		Inventory: h.inv, Payments: h.pay,
 		Now:             h.clock.Now,
 		CheckoutTimeout: 5 * time.Second,
+		Notify:          func() { h.notified.Add(1) },
 	})
 	return h
 }
@@ -121,6 +125,10 @@ func TestCheckout(t *testing.T) {
 		recs, err := Source{db: h.db}.Pending(ctx, 10)
 		if err != nil || len(recs) != 1 || recs[0].Event.Type != EventPlaced || recs[0].Event.Source != "order" || recs[0].Event.Key != o.ID {
 			t.Fatalf("pending = %d records (%v), want ORDER_PLACED alone", len(recs), err)
+		}
+		// ...and the relay is woken for it alone.
+		if n := h.notified.Load(); n != 1 {
+			t.Errorf("the relay was woken %d times, want once (for ORDER_PLACED)", n)
 		}
 	})
 }
