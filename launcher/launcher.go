@@ -117,8 +117,14 @@ func Run(ctx context.Context, cfg Config) error {
 	// dozen of them spin and wake each other on cores they share: run
 	// each on a share of the cores instead (GOMAXPROCS, or
 	// SOUK_<SERVICE>_GOMAXPROCS for one service, still decide).
+	// The gateway, which every request goes through, keeps the whole
+	// machine: on one P it fell from 0.82× to 0.65× nginx's throughput
+	// (bench/gateway.sh, 3 rounds each).
 	if !hasEnv(cfg.Env, "GOMAXPROCS") {
 		set["GOMAXPROCS"] = strconv.Itoa(ChildProcs(runtime.NumCPU()))
+		if !hasEnv(cfg.Env, "SOUK_GATEWAY_GOMAXPROCS") {
+			set["SOUK_GATEWAY_GOMAXPROCS"] = strconv.Itoa(runtime.NumCPU())
+		}
 	}
 	// Children run in the data folder: a routes file named relative to
 	// where souk up was started must still be found.

@@ -90,6 +90,8 @@ func TestRun(t *testing.T) {
 	}
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		want["GOMAXPROCS"] = v // the caller's setting wins
+	} else {
+		want["SOUK_GATEWAY_GOMAXPROCS"] = strconv.Itoa(runtime.NumCPU())
 	}
 	if diff := cmp.Diff(want, env); diff != "" {
 		t.Errorf("the gateway's settings (-want +got):\n%s", diff)
