@@ -103,6 +103,12 @@ func (f *fakeInventory) Release(_ context.Context, orderID string) error {
 	return nil
 }
 
+func (f *fakeInventory) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
 func (f *fakeInventory) count(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

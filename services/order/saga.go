@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/souk/souk/platform/fault"
@@ -58,7 +59,7 @@ func (s *Saga) step(ctx context.Context, o Order, card *payment.Card) (Order, er
 		}
 		return s.charge(ctx, o, *card)
 	case StepCharged:
-		return s.commit(ctx, o)
+		return s.commit(ctx, o, nil)
 	case StepCompensating:
 		return s.compensate(ctx, o)
 	}
@@ -94,7 +95,12 @@ func (s *Saga) charge(ctx context.Context, o Order, card payment.Card) (Order, e
 	s.hit("order.after_charge_call")
 	switch {
 	case err == nil:
-		return s.append(ctx, o, pending{EventPaymentCaptured, PaymentCaptured{OrderID: o.ID, Payment: p}})
+		// Go straight on to the commit and record the capture with its
+		// outcome, in one write instead of two: until then the order stays
+		// "reserved" in the store, and recovery from there asks payment
+		// whether the charge happened (recoverCharge), as it does after a
+		// crash right after the charge call.
+		return s.commit(ctx, o, &p)
 	case fault.Is(err, fault.PaymentRequired), fault.Is(err, fault.Conflict), fault.Is(err, fault.Invalid):
 		return s.turnBack(ctx, o, message(err), fault.CodeOf(err))
 	default:
@@ -117,24 +123,38 @@ func (s *Saga) recoverCharge(ctx context.Context, o Order) (Order, error) {
 	return s.turnBack(ctx, o, "the checkout was interrupted during payment", codeRecovered)
 }
 
-func (s *Saga) commit(ctx context.Context, o Order) (Order, error) {
+// commit commits the order's stock and confirms it. captured is the charge
+// just taken when the store does not hold it yet (o is still "reserved"):
+// it is recorded with the outcome.
+func (s *Saga) commit(ctx context.Context, o Order, captured *Payment) (Order, error) {
+	var first []pending
+	tx := ""
+	switch {
+	case captured != nil:
+		first = []pending{{EventPaymentCaptured, PaymentCaptured{OrderID: o.ID, Payment: *captured}}}
+		tx = captured.TransactionID
+	case o.Payment != nil:
+		tx = o.Payment.TransactionID
+	}
 	err := s.inventory.Commit(ctx, o.ID)
 	s.hit("order.after_commit_call")
 	switch {
 	case err == nil:
-		tx := ""
-		if o.Payment != nil {
-			tx = o.Payment.TransactionID
-		}
-		return s.append(ctx, o, pending{EventPlaced, Placed{
+		return s.append(ctx, o, append(first, pending{EventPlaced, Placed{
 			OrderID: o.ID, CustomerID: o.CustomerID, Email: o.Email, Name: o.Name, Items: o.Items,
 			TotalCents: o.TotalCents, Currency: o.Currency, TransactionID: tx, PlacedAt: s.now().UTC(),
-		}})
+		}})...)
 	case fault.Is(err, fault.Conflict), fault.Is(err, fault.NotFound):
 		// The reservation expired before the payment completed.
-		return s.turnBack(ctx, o, "the stock reservation expired before the payment completed", "reservation_expired")
+		return s.append(ctx, o, append(first, pending{EventCompensating, Compensating{OrderID: o.ID,
+			Reason: "the stock reservation expired before the payment completed", Code: "reservation_expired"}})...)
 	default:
 		// Paid for: keep going forward, later if not now.
+		if captured != nil {
+			if next, aerr := s.append(ctx, o, first...); aerr == nil {
+				o = next
+			}
+		}
 		return o, fmt.Errorf("%w: commit stock of %s: %v", errStalled, o.ID, err)
 	}
 }
@@ -164,17 +184,31 @@ func (s *Saga) cancel(ctx context.Context, o Order, reason, code string) (Order,
 	}})
 }
 
-func (s *Saga) append(ctx context.Context, o Order, p pending) (Order, error) {
+// append records evs (one write) and moves o on past them.
+func (s *Saga) append(ctx context.Context, o Order, evs ...pending) (Order, error) {
 	now := s.now().UTC()
-	next, err := s.store.Append(ctx, o, now.Add(s.lease), now, p)
+	next, err := s.store.Append(ctx, o, now.Add(s.lease), now, evs...)
 	if err != nil {
-		return o, fmt.Errorf("%w: record %s: %v", errStalled, p.typ, err)
+		return o, fmt.Errorf("%w: record %s: %v", errStalled, typesOf(evs), err)
 	}
-	if Published[p.typ] {
-		s.notify()
+	for _, p := range evs {
+		if Published[p.typ] {
+			s.notify()
+			break
+		}
 	}
-	s.hit("order.after_" + p.typ)
+	for _, p := range evs {
+		s.hit("order.after_" + p.typ)
+	}
 	return next, nil
+}
+
+func typesOf(evs []pending) string {
+	names := make([]string, len(evs))
+	for i, p := range evs {
+		names[i] = p.typ
+	}
+	return strings.Join(names, "+")
 }
 
 func (s *Saga) hit(point string) {

@@ -29,8 +29,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 		{"order.after_reserve_call", cancelled},         // stock reserved, not recorded
 		{"order.after_ORDER_STOCK_RESERVED", cancelled}, // recorded, charge not asked
 		{"order.after_charge_call", confirmed},          // charged, not recorded
+		{"order.after_commit_call", confirmed},          // stock committed, the charge still not recorded
+		// The capture is recorded with ORDER_PLACED, in one write.
 		{"order.after_ORDER_PAYMENT_CAPTURED", confirmed},
-		{"order.after_commit_call", confirmed}, // stock committed, not recorded
 		{"order.after_ORDER_PLACED", confirmed},
 		// The relay publishes only lifecycle events, so its first publish is
 		// this order's ORDER_PLACED: killed between the commit and the
