@@ -183,8 +183,9 @@ type consumer struct {
 // run pulls messages and hands each to a handler goroutine, at most
 // Concurrency at once, until ctx ends or the pull fails for good. It keeps
 // one subscription and one pull request open on the server (refilled as
-// messages arrive; heartbeats every 5s, so a request lost with a broker
-// restart is noticed in 10s) and buffers at most Concurrency messages in
+// messages arrive; the server sends a heartbeat every second while it
+// waits, so a request lost with a broker restart, or dropped by the
+// server, is noticed and made again within 2s) and buffers at most Concurrency messages in
 // the client: few enough that no message's AckWait runs long while it
 // waits for a handler, and the other instances take what this one cannot
 // handle now. (Fetching per free slot, as this did before, cost a
@@ -220,8 +221,12 @@ func (c *consumer) run(ctx context.Context, cons jetstream.Consumer) error {
 
 // Pull settings of run.
 const (
-	pullExpiry    = 30 * time.Second
-	pullHeartbeat = 5 * time.Second
+	pullExpiry = 30 * time.Second
+	// pullHeartbeat is short because a lost pull request stalls the
+	// consumer until two heartbeats are missed: once in CI, an external
+	// NATS 2.9 left 1,500 events undelivered for the 10s of a 5s
+	// heartbeat. It costs an idle consumer one tiny message a second.
+	pullHeartbeat = time.Second
 	// giveBackWait bounds the wait for messages still on their way when
 	// run stops.
 	giveBackWait = time.Second

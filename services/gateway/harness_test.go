@@ -283,22 +283,35 @@ func (e *gw) do(t *testing.T, method, path, body string, headers ...string) resp
 // raw writes raw bytes on a new connection and reads one response.
 func (e *gw) raw(t *testing.T, raw string) resp {
 	t.Helper()
+	// The gateway answers a request it refuses (413, 431) as soon as it
+	// has seen enough, then closes: our write of the rest can fail with a
+	// reset, and the reset can beat the answer to us. Once more then.
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var r resp
+		if r, err = e.rawOnce(raw); err == nil {
+			return r
+		}
+	}
+	t.Fatalf("%q: %v", short40(raw), err)
+	return resp{}
+}
+
+func (e *gw) rawOnce(raw string) (resp, error) {
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
-		t.Fatal(err)
+		return resp{}, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
+	_, werr := io.WriteString(c, raw) // the answer may be there all the same
 	r, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		t.Fatalf("read response to %q: %v", short40(raw), err)
+		return resp{}, fmt.Errorf("read response: %w (write: %v)", err, werr)
 	}
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
-	return resp{status: r.StatusCode, header: r.Header, body: b}
+	return resp{status: r.StatusCode, header: r.Header, body: b}, nil
 }
 
 func short40(s string) string {
