@@ -180,68 +180,64 @@ type consumer struct {
 	m   consumerMetrics
 }
 
-// run pulls messages and hands each to a handler goroutine, at most
-// Concurrency at once, until ctx ends or the pull fails for good. It keeps
-// one subscription and one pull request open on the server (refilled as
-// messages arrive; the server sends a heartbeat every second while it
-// waits, so a request lost with a broker restart, or dropped by the
-// server, is noticed and made again within 2s) and buffers at most Concurrency messages in
-// the client: few enough that no message's AckWait runs long while it
-// waits for a handler, and the other instances take what this one cannot
-// handle now. (Fetching per free slot, as this did before, cost a
-// subscribe and an unsubscribe on the server per event: BenchmarkConsumeTrickle.)
+// run fetches as many messages as there are free handler slots and hands
+// each to a handler goroutine, until ctx ends or a fetch fails. Fetching
+// only for free slots keeps no message waiting in the client, where its
+// AckWait would run while it is not being handled, and lets the other
+// instances take what this one cannot handle now.
 func (c *consumer) run(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(cap(c.sem)), jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
-	if err != nil {
-		return err
-	}
-	defer giveBack(it)
 	for {
 		select {
 		case c.sem <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		n := 1
+	more:
+		for n < cap(c.sem) {
+			select {
+			case c.sem <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		// The pull request waits up to 30s for messages, with idle heartbeats
+		// every 5s: a request lost with a broker restart is noticed in 10s.
+		batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
 		if err != nil {
-			c.free(1)
+			c.free(n)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer c.free(1)
-			c.handle(ctx, msg)
-		}()
-	}
-}
-
-// Pull settings of run.
-const (
-	pullExpiry = 30 * time.Second
-	// pullHeartbeat is short because a lost pull request stalls the
-	// consumer until two heartbeats are missed: once in CI, an external
-	// NATS 2.9 left 1,500 events undelivered for the 10s of a 5s
-	// heartbeat. It costs an idle consumer one tiny message a second.
-	pullHeartbeat = time.Second
-	// giveBackWait bounds the wait for messages still on their way when
-	// run stops.
-	giveBackWait = time.Second
-)
-
-// giveBack stops it and hands the messages it holds but did not handle
-// back to the server at once, rather than after their AckWait.
-func giveBack(it jetstream.MessagesContext) {
-	it.Drain()
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(giveBackWait))
-		if err != nil {
-			return
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				// Arrived during shutdown, not handled: give it back at once.
+				_ = msg.Nak()
+				c.free(1)
+				continue
+			}
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				defer c.free(1)
+				c.handle(ctx, msg)
+			}()
 		}
-		_ = msg.Nak()
+		c.free(n - got)
+		if err := batch.Error(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				continue // the request was lost (a reconnect?); pull again
+			}
+			return err
+		}
 	}
 }
 
