@@ -146,8 +146,7 @@ func (s *Saga) commit(ctx context.Context, o Order, captured *Payment) (Order, e
 		}})...)
 	case fault.Is(err, fault.Conflict), fault.Is(err, fault.NotFound):
 		// The reservation expired before the payment completed.
-		return s.append(ctx, o, append(first, pending{EventCompensating, Compensating{OrderID: o.ID,
-			Reason: "the stock reservation expired before the payment completed", Code: "reservation_expired"}})...)
+		return s.turnBack(ctx, o, "the stock reservation expired before the payment completed", "reservation_expired", first...)
 	default:
 		// Paid for: keep going forward, later if not now.
 		if captured != nil {
@@ -172,9 +171,10 @@ func (s *Saga) compensate(ctx context.Context, o Order) (Order, error) {
 	return s.cancel(ctx, o, o.Reason, o.Code)
 }
 
-// turnBack starts compensation.
-func (s *Saga) turnBack(ctx context.Context, o Order, reason, code string) (Order, error) {
-	return s.append(ctx, o, pending{EventCompensating, Compensating{OrderID: o.ID, Reason: reason, Code: code}})
+// turnBack starts compensation, recording first (steps not yet in the
+// store) in the same write.
+func (s *Saga) turnBack(ctx context.Context, o Order, reason, code string, first ...pending) (Order, error) {
+	return s.append(ctx, o, append(first, pending{EventCompensating, Compensating{OrderID: o.ID, Reason: reason, Code: code}})...)
 }
 
 func (s *Saga) cancel(ctx context.Context, o Order, reason, code string) (Order, error) {
