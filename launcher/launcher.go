@@ -128,11 +128,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Children run in the data folder: a routes file named relative to
 	// where souk up was started must still be found.
-	for _, kv := range cfg.Env {
-		if v, ok := strings.CutPrefix(kv, "SOUK_GATEWAY_ROUTES="); ok && v != "" && !filepath.IsAbs(v) {
-			if abs, err := filepath.Abs(v); err == nil {
-				set["SOUK_GATEWAY_ROUTES"] = abs
-			}
+	if v := envValue(cfg.Env, "SOUK_GATEWAY_ROUTES"); v != "" && !filepath.IsAbs(v) {
+		if abs, err := filepath.Abs(v); err == nil {
+			set["SOUK_GATEWAY_ROUTES"] = abs
 		}
 	}
 	env := childEnv(cfg.Env, set)

@@ -34,7 +34,7 @@ func TestRun(t *testing.T) {
 		Replicas:     map[string]int{"order": 2},
 		Executable:   os.Args[0],
 		Durability:   "strict",
-		Env:          childTestEnv("SOUK_INSTANCE=stale", "SOUK_DATA=/elsewhere"),
+		Env:          childTestEnv("SOUK_INSTANCE=stale", "SOUK_DATA=/elsewhere", "SOUK_GATEWAY_ROUTES=routes.yaml"),
 		Stdout:       out,
 		Quiet:        true,
 		ReadyTimeout: 60 * time.Second,
@@ -77,6 +77,10 @@ func TestRun(t *testing.T) {
 	if !strings.HasPrefix(natsURL, "nats://127.0.0.1:") {
 		t.Errorf("SOUK_NATS_URL = %q, want the embedded broker", natsURL)
 	}
+	routes, err := filepath.Abs("routes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
 		"SOUK_INSTANCE":                "gateway-1",
 		"SOUK_HTTP_ADDR":               addr,
@@ -87,6 +91,7 @@ func TestRun(t *testing.T) {
 		"SOUK_GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
 		"cwd":                          data,
 		"GOMAXPROCS":                   strconv.Itoa(ChildProcs(runtime.NumCPU())),
+		"SOUK_GATEWAY_ROUTES":          routes, // relative to where souk up started, made absolute
 	}
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		want["GOMAXPROCS"] = v // the caller's setting wins
