@@ -11,6 +11,7 @@
 #   bash bench/cpu.sh
 #   RATE=300 ROUNDS=3 VARIANTS="default: one-p:GOMAXPROCS=1" bash bench/cpu.sh
 #   PROFILE=1 bash bench/cpu.sh        # then: go tool pprof OUT/<variant>-1/order.pprof
+#   VARIANTS="before:SOUK_BIN=/tmp/old/souk after:" bash bench/cpu.sh   # two builds side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec 9>/tmp/souk-bench.lock
@@ -38,17 +39,21 @@ snap() { # pid name ticks, for the souk up tree and the load generator
 }
 
 run() { # variant env round
-  local name=$1 env=$2 dir="$OUT/$1-$3"
+  local name=$1 env=$2 dir="$OUT/$1-$3" bin=$SOUK kv
   mkdir -p "$dir"
+  for kv in $env; do [[ $kv != SOUK_BIN=* ]] || bin=${kv#SOUK_BIN=}; done
   # shellcheck disable=SC2086 # env is a list of KEY=VALUE words
   env $env SOUK_LAUNCHER_PPROF_ADDR=127.0.0.1:0 SOUK_PPROF_ADDR=127.0.0.1:0 \
-    "$SOUK" up --quiet --addr "$ADDR" --data "$dir/data" > "$dir/up.log" 2>&1 &
+    "$bin" up --quiet --addr "$ADDR" --data "$dir/data" > "$dir/up.log" 2>&1 &
   local up=$!
   for _ in $(seq 1 300); do grep -q "souk ready" "$dir/up.log" 2>/dev/null && break; sleep 0.1; done
   sleep 1
   "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$RATE" --duration "${DURATION}s" --users 100 --json > "$dir/load.json" 2> "$dir/load.err" &
   local load=$!
-  sleep $(( (DURATION - WINDOW) / 2 ))
+  # The window starts after the load's set-up (100 sign-ups and log-ins:
+  # argon2id in auth, no orders yet), at its first progress line.
+  for _ in $(seq 1 600); do grep -qE '^ +1s +journeys' "$dir/load.err" 2>/dev/null && break; sleep 0.1; done
+  sleep $(( (DURATION - WINDOW) / 2 > 1 ? (DURATION - WINDOW) / 2 - 1 : 0 ))
   local profs=()
   if [ "$PROFILE" = 1 ]; then
     { grep -h '"pprof serving"' "$dir"/data/logs/*.log | sed -n 's/.*"service":"\([a-z]*\)".*"addr":"\([0-9.:]*\)".*/\1 \2/p'
