@@ -113,7 +113,15 @@ type Table struct {
 
 // Pending implements Source.
 func (t Table) Pending(ctx context.Context, limit int) ([]Record, error) {
-	rows, err := t.DB.Query(ctx, `SELECT seq, event_id, source, type, key, data, headers, created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?`, limit)
+	return t.PendingAfter(ctx, 0, limit)
+}
+
+// Ordered implements OrderedSource: true on SQLite.
+func (t Table) Ordered() bool { return t.DB.Dialect() == sqlstore.SQLite }
+
+// PendingAfter implements OrderedSource.
+func (t Table) PendingAfter(ctx context.Context, after int64, limit int) ([]Record, error) {
+	rows, err := t.DB.Query(ctx, `SELECT seq, event_id, source, type, key, data, headers, created_at FROM outbox WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox pending: %w", err)
 	}
@@ -139,13 +147,15 @@ func (t Table) MarkPublished(ctx context.Context, seqs []int64) error {
 	return markPublished(ctx, t.DB, "outbox", "seq", seqs)
 }
 
-// Prune deletes rows published before the retention.
+// Prune deletes rows published before the retention, except the newest
+// row: on SQLite a new row's seq is one more than the highest left, and a
+// seq must never go back (OrderedSource).
 func (t Table) Prune(ctx context.Context, now time.Time) error {
 	ret := t.Retention
 	if ret == 0 {
 		ret = time.Hour
 	}
-	_, err := t.DB.Exec(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?`, now.Add(-ret).UnixMilli())
+	_, err := t.DB.Exec(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ? AND seq < (SELECT MAX(seq) FROM outbox)`, now.Add(-ret).UnixMilli())
 	if err != nil {
 		return fmt.Errorf("outbox prune: %w", err)
 	}
@@ -216,12 +226,36 @@ type Options struct {
 	Name   string
 }
 
+// OrderedSource is a Source that can tell whether its rows become visible
+// in seq order: whether every row with a lower seq than a visible row is
+// visible too, so that nothing can appear behind what the relay has read.
+// That holds on SQLite, where one writer assigns seqs and commits in turn
+// (if seqs never go back: see Table.Prune), and not on PostgreSQL, where a
+// transaction takes its seq before it commits and may commit after a later
+// one.
+//
+// Over an ordered source the relay reads past the last seq it published
+// instead of skipping rows it published but has not marked yet, so it can
+// mark them lazily: once per poll interval, in one transaction, rather
+// than after every batch. A relay that stops before marking leaves at most
+// an interval's events to be published again by the next one, which the
+// broker and the consumers drop as duplicates.
+type OrderedSource interface {
+	Source
+	// Ordered reports whether the order holds for this source.
+	Ordered() bool
+	// PendingAfter is Pending for the rows with a seq above after.
+	PendingAfter(ctx context.Context, after int64, limit int) ([]Record, error)
+}
+
 // Relay publishes a Source's events.
 type Relay struct {
 	src  Source
 	pub  Publisher
 	opts Options
 	wake chan struct{}
+	// ordered is src when its rows become visible in seq order.
+	ordered OrderedSource
 }
 
 // NewRelay returns a relay from src to pub.
@@ -235,7 +269,11 @@ func NewRelay(src Source, pub Publisher, opts Options) *Relay {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{src: src, pub: pub, opts: opts, wake: make(chan struct{}, 1)}
+	r := &Relay{src: src, pub: pub, opts: opts, wake: make(chan struct{}, 1)}
+	if o, ok := src.(OrderedSource); ok && o.Ordered() {
+		r.ordered = o
+	}
+	return r
 }
 
 // Notify wakes the relay; it never blocks.
@@ -260,6 +298,9 @@ func (r *Relay) Notify() {
 // consumers drop).
 func (r *Relay) Run(ctx context.Context) error {
 	m := newMarker(r.src, r.opts.Logger)
+	if r.ordered != nil {
+		m.delay = r.opts.Interval
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); m.run(ctx, r.opts.Interval) }()
@@ -278,8 +319,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer tick.Stop()
 	backoff := r.opts.Interval
 	lastPrune := time.Now()
+	var after int64 // the highest seq published, over an ordered source
 	for {
-		n, err := r.publishNext(ctx, m)
+		n, err := r.publishNext(ctx, m, &after)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -321,12 +363,19 @@ const (
 
 // publishNext publishes the next batch of events that are neither marked
 // nor waiting to be, hands their seqs to m and reports the batch's size.
-func (r *Relay) publishNext(ctx context.Context, m *marker) (int, error) {
-	unmarked, err := m.room(ctx, maxUnmarked*r.opts.Batch)
+// Over an ordered source it reads the rows after *after, and moves *after
+// to the last seq it published.
+func (r *Relay) publishNext(ctx context.Context, m *marker, after *int64) (int, error) {
+	unmarked, err := m.room(ctx, maxUnmarked*r.opts.Batch, r.ordered == nil)
 	if err != nil {
 		return 0, err
 	}
-	recs, err := r.src.Pending(ctx, r.opts.Batch+len(unmarked))
+	var recs []Record
+	if r.ordered != nil {
+		recs, err = r.ordered.PendingAfter(ctx, *after, r.opts.Batch)
+	} else {
+		recs, err = r.src.Pending(ctx, r.opts.Batch+len(unmarked))
+	}
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
@@ -347,6 +396,7 @@ func (r *Relay) publishNext(ctx context.Context, m *marker) (int, error) {
 	}
 	_ = r.opts.Faults.Hit(r.opts.Name + ".outbox.after_publish")
 	m.add(seqs)
+	*after = max(*after, seqs[len(seqs)-1])
 	return len(evs), nil
 }
 
@@ -360,6 +410,9 @@ type marker struct {
 	queue    []int64            // of those, not yet handed to MarkPublished
 	kick     chan struct{}      // cap 1: the queue grew
 	progress chan struct{}      // cap 1: rows were marked
+	// delay is how long a mark waits after the queue grew, so that what
+	// is published meanwhile is marked in the same transaction.
+	delay time.Duration
 }
 
 func newMarker(src Source, log *slog.Logger) *marker {
@@ -410,14 +463,15 @@ func (m *marker) done(seqs []int64, err error) {
 	}
 }
 
-// room waits until fewer than limit rows wait to be marked, then returns a
-// copy of the unmarked set: rows a read may still return, to be skipped.
-func (m *marker) room(ctx context.Context, limit int) (map[int64]struct{}, error) {
+// room waits until fewer than limit rows wait to be marked, then returns,
+// if snapshot, a copy of the unmarked set: rows a read may still return,
+// to be skipped.
+func (m *marker) room(ctx context.Context, limit int, snapshot bool) (map[int64]struct{}, error) {
 	for {
 		m.mu.Lock()
 		n := len(m.unmarked)
 		var snap map[int64]struct{}
-		if n < limit {
+		if n < limit && snapshot {
 			snap = maps.Clone(m.unmarked)
 		}
 		m.mu.Unlock()
@@ -443,8 +497,15 @@ func (m *marker) run(ctx context.Context, retry time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-m.kick:
-				continue
 			}
+			if m.delay > 0 {
+				select {
+				case <-ctx.Done():
+					return // Run marks the queue as it stops
+				case <-time.After(m.delay):
+				}
+			}
+			continue
 		}
 		err := m.src.MarkPublished(ctx, seqs)
 		m.done(seqs, err)

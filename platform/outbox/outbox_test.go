@@ -501,13 +501,17 @@ func TestPrune(t *testing.T) {
 		db := open(nil)
 		ctx := context.Background()
 		now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-		rows := map[string]*time.Time{ // event key → published_at
-			"old-published":    ptr(now.Add(-3 * time.Hour)),
-			"edge-published":   ptr(now.Add(-2*time.Hour + time.Second)),
-			"recent-published": ptr(now.Add(-time.Minute)),
-			"unpublished":      nil,
+		rows := []struct { // in seq order
+			key string
+			at  *time.Time // published_at
+		}{
+			{"old-published", ptr(now.Add(-3 * time.Hour))},
+			{"edge-published", ptr(now.Add(-2*time.Hour + time.Second))},
+			{"recent-published", ptr(now.Add(-time.Minute))},
+			{"unpublished", nil},
 		}
-		for key, at := range rows {
+		for _, row := range rows {
+			key, at := row.key, row.at
 			ev := newEvent(t, key)
 			ev.Time = now.Add(-5 * time.Hour) // created long ago in every case
 			add(t, ctx, db, ev)
@@ -517,22 +521,7 @@ func TestPrune(t *testing.T) {
 				}
 			}
 		}
-		keys := func() []string {
-			rs, err := db.Query(ctx, `SELECT key FROM outbox ORDER BY key`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rs.Close()
-			var out []string
-			for rs.Next() {
-				var k string
-				if err := rs.Scan(&k); err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, k)
-			}
-			return out
-		}
+		keys := func() []string { return column[string](t, db, `SELECT key FROM outbox ORDER BY key`) }
 
 		if err := (outbox.Table{DB: db, Retention: 2 * time.Hour}).Prune(ctx, now); err != nil {
 			t.Fatalf("Prune: %v", err)
@@ -550,7 +539,60 @@ func TestPrune(t *testing.T) {
 	})
 }
 
+// Prune keeps the newest row, though published long ago, so that a new
+// row's seq is never below one the relay has read (OrderedSource).
+func TestPruneKeepsNewestRow(t *testing.T) {
+	sqlstoretest.Each(t, func(t *testing.T, open func(fs.FS) *sqlstore.DB) {
+		db := open(nil)
+		ctx := context.Background()
+		tbl := outbox.Table{DB: db}
+		seqs := func() []int64 { return column[int64](t, db, `SELECT seq FROM outbox ORDER BY seq`) }
+		add(t, ctx, db, newEvent(t, "a"), newEvent(t, "b"))
+		before := seqs()
+		if err := tbl.MarkPublished(ctx, before); err != nil {
+			t.Fatal(err)
+		}
+		if err := tbl.Prune(ctx, time.Now().Add(24*time.Hour)); err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		if got := seqs(); len(got) != 1 || got[0] != before[1] {
+			t.Fatalf("seqs after Prune = %v, want only the newest, %d", got, before[1])
+		}
+		add(t, ctx, db, newEvent(t, "c"))
+		got := seqs()
+		if len(got) != 2 || got[1] <= before[1] {
+			t.Errorf("seqs after a new row = %v, want a new seq above %d", got, before[1])
+		}
+		recs, err := tbl.PendingAfter(ctx, before[1], 10)
+		if err != nil || len(recs) != 1 || recs[0].Event.Key != "c" {
+			t.Errorf("PendingAfter(%d) = %v, %v; want the new row", before[1], recs, err)
+		}
+	})
+}
+
 func ptr[T any](v T) *T { return &v }
+
+// column returns the one column of the rows of query.
+func column[T any](t testing.TB, db *sqlstore.DB, query string) []T {
+	t.Helper()
+	rs, err := db.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []T
+	for rs.Next() {
+		var v T
+		if err := rs.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 // MarkPublished marks more rows than one statement may carry.
 func TestMarkPublishedManyRows(t *testing.T) {

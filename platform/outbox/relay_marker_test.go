@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -121,5 +122,69 @@ func TestRunMarksPublishedOnStop(t *testing.T) {
 	}
 	if n := src.unpublished(); n != 0 {
 		t.Errorf("%d events left unmarked after Run returned, want 0", n)
+	}
+}
+
+// Over an ordered source the relay reads past what it published, so rows
+// waiting to be marked are never read again, and it marks what it
+// published during one poll interval in one go.
+func TestRunOverOrderedSourceMarksLazily(t *testing.T) {
+	src := newMemSource(0)
+	src.ordered = true
+	pub := &memPublisher{}
+	r := outbox.NewRelay(src, pub, outbox.Options{Interval: 200 * time.Millisecond})
+	runRelay(t, r)
+	const n = 20
+	for i := range n {
+		src.add()
+		r.Notify()
+		waitFor(t, "event "+strconv.Itoa(i+1)+" published", 2*time.Second, func() bool { b, _ := pub.snapshot(); return len(b) == i+1 })
+	}
+	waitFor(t, "all marked", 2*time.Second, func() bool { return src.unpublished() == 0 })
+	batches, _ := pub.snapshot()
+	var got []string
+	for _, b := range batches {
+		got = append(got, b...)
+	}
+	if diff := cmp.Diff(ids(1, n), got); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+	src.mu.Lock()
+	marks, after := len(src.marked), src.after
+	src.mu.Unlock()
+	// Twenty events published one by one within well under a second:
+	// marked in a few transactions (one per 200 ms), not twenty.
+	if marks > 5 {
+		t.Errorf("%d marks for %d events published one at a time, want at most 5", marks, n)
+	}
+	// Each read starts after the last event published: 0, 1, 2, ...
+	for i, a := range after {
+		if a < 0 || a > n || (i > 0 && a < after[i-1]) {
+			t.Fatalf("reads after %v: want a rising cursor", after)
+		}
+	}
+	if len(after) == 0 || after[len(after)-1] != n {
+		t.Errorf("last read after %v, want %d", after, n)
+	}
+}
+
+// An unordered source (PostgreSQL) is still marked after every batch, so
+// that its reads, which return unmarked rows, stay short.
+func TestRunOverUnorderedSourceMarksEachBatch(t *testing.T) {
+	src := newMemSource(0)
+	pub := &memPublisher{}
+	r := outbox.NewRelay(src, pub, outbox.Options{Interval: 200 * time.Millisecond})
+	runRelay(t, r)
+	const n = 5
+	for i := range n {
+		src.add()
+		r.Notify()
+		waitFor(t, "event "+strconv.Itoa(i+1)+" marked", 2*time.Second, func() bool { return src.unpublished() == 0 })
+	}
+	src.mu.Lock()
+	marks, after := len(src.marked), len(src.after)
+	src.mu.Unlock()
+	if marks != n || after != 0 {
+		t.Errorf("%d marks and %d ordered reads for %d events, want %d and 0", marks, after, n, n)
 	}
 }

@@ -32,6 +32,9 @@ type memSource struct {
 	// beforeMark, when set, runs at the start of every MarkPublished,
 	// outside the lock: a write lock held by someone else.
 	beforeMark func()
+	// ordered makes it an ordered source (outbox.OrderedSource).
+	ordered bool
+	after   []int64 // the after of each PendingAfter call
 }
 
 func newMemSource(n int) *memSource {
@@ -51,12 +54,25 @@ func (s *memSource) add() {
 	}})
 }
 
+func (s *memSource) Ordered() bool { return s.ordered }
+
+func (s *memSource) PendingAfter(ctx context.Context, after int64, limit int) ([]outbox.Record, error) {
+	s.mu.Lock()
+	s.after = append(s.after, after)
+	s.mu.Unlock()
+	return s.pending1(after, limit)
+}
+
 func (s *memSource) Pending(ctx context.Context, limit int) ([]outbox.Record, error) {
+	return s.pending1(0, limit)
+}
+
+func (s *memSource) pending1(after int64, limit int) ([]outbox.Record, error) {
 	s.mu.Lock()
 	s.pending = append(s.pending, limit)
 	var out []outbox.Record
 	for _, r := range s.recs {
-		if !s.published[r.Seq] && len(out) < limit {
+		if !s.published[r.Seq] && r.Seq > after && len(out) < limit {
 			out = append(out, r)
 		}
 	}

@@ -375,7 +375,16 @@ type Source struct{ db *sqlstore.DB }
 
 // Pending implements outbox.Source.
 func (s Source) Pending(ctx context.Context, limit int) ([]outbox.Record, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, event_id, order_id, type, data, headers, created_at FROM order_events WHERE published_at IS NULL ORDER BY seq LIMIT ?`, limit)
+	return s.PendingAfter(ctx, 0, limit)
+}
+
+// Ordered implements outbox.OrderedSource: true on SQLite. Events are
+// never deleted, so a seq never goes back.
+func (s Source) Ordered() bool { return s.db.Dialect() == sqlstore.SQLite }
+
+// PendingAfter implements outbox.OrderedSource.
+func (s Source) PendingAfter(ctx context.Context, after int64, limit int) ([]outbox.Record, error) {
+	rows, err := s.db.Query(ctx, `SELECT seq, event_id, order_id, type, data, headers, created_at FROM order_events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("unpublished order events: %w", err)
 	}
@@ -402,6 +411,6 @@ func (s Source) MarkPublished(ctx context.Context, seqs []int64) error {
 	return outbox.MarkPublishedIn(ctx, s.db, "order_events", "seq", seqs)
 }
 
-var _ outbox.Source = Source{}
+var _ outbox.OrderedSource = Source{}
 
 func newEventID() string { return uuid.Must(uuid.NewV7()).String() }
