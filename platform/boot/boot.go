@@ -255,6 +255,17 @@ func (in *Instance) RunServer(ctx context.Context, srv Server) error {
 	}
 	lease, err := in.register(ctx, addr)
 	if err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.Config.ShutdownTimeout)
+		defer cancel()
+		if ctx.Err() != nil {
+			// Stopped while registering: a normal stop, but the put may
+			// have reached the broker before the answer was given up on.
+			if derr := in.Registry.Deregister(dctx, in.Config.Service, in.Config.Instance); derr != nil {
+				in.Log.Warn("deregister", "err", derr)
+			}
+			err = nil
+		}
+		_ = srv.Shutdown(dctx)
 		stopWork()
 		wg.Wait()
 		return err
