@@ -12,7 +12,10 @@
 // relay does not move past a batch until all of it is acknowledged. Rows are
 // chosen by "not yet published", not by "seq above a cursor", so a
 // transaction that commits late with a lower seq (possible on PostgreSQL)
-// is never skipped.
+// is never skipped. A source whose rows appear in seq order (SQLite, one
+// writer: OrderedSource) is read with a cursor past the last seq
+// published, and its rows are marked once per poll interval, in one
+// transaction, instead of after every batch.
 //
 // Latency. Writers call Notify after commit, which wakes the relay at once;
 // a poll (default 100 ms) catches the writes of other processes and anything
