@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,54 @@ func TestCopyLines(t *testing.T) {
 		if term.String() != file.String() {
 			t.Errorf("%s: terminal got %d bytes, file %d; want the same", tt.name, term.Len(), file.Len())
 		}
+	}
+}
+
+// writeCounter counts the writes it gets.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+func TestCopyLinesWritesWhatWasReadAtOnce(t *testing.T) {
+	// The lines arrive in one read (as the gateway's access log does, in
+	// batches): they leave in one write to the file and one to the terminal.
+	var file, term writeCounter
+	copyLines(strings.NewReader("a\nb\nc\n"), &file, prefixed(&term, "gateway/gateway-1"))
+	if file.writes != 1 || term.writes != 1 {
+		t.Errorf("writes: file %d, terminal %d; want 1 each", file.writes, term.writes)
+	}
+	if got, want := term.String(), "gateway/gateway-1 | a\ngateway/gateway-1 | b\ngateway/gateway-1 | c\n"; got != want {
+		t.Errorf("terminal = %q, want %q (every line prefixed)", got, want)
+	}
+	// Lines that arrive in separate reads are not held back for later ones.
+	pr, pw := io.Pipe()
+	var slow writeCounter
+	done := make(chan struct{})
+	go func() { defer close(done); copyLines(pr, &slow, nil) }()
+	for _, l := range []string{"one\n", "two\n"} {
+		if _, err := pw.Write([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pw.Close()
+	<-done
+	if slow.String() != "one\ntwo\n" || slow.writes != 2 {
+		t.Errorf("separate reads: got %q in %d writes; want both lines in 2", slow.String(), slow.writes)
+	}
+}
+
+func TestPrefixedLastLineWithoutNewline(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := prefixed(&buf, "p").Write([]byte("a\nb")); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); got != "p | a\np | b" {
+		t.Errorf("output = %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -305,7 +306,18 @@ func prefixed(out io.Writer, name string) io.Writer {
 	return &prefixWriter{out: out, prefix: name + " | "}
 }
 
+// Write prefixes every line of b and writes them in one call, so the lines
+// of one instance stay together and never interleave with another's.
 func (p *prefixWriter) Write(b []byte) (int, error) {
-	_, err := p.out.Write(append([]byte(p.prefix), b...))
+	out := make([]byte, 0, len(b)+len(p.prefix)*(1+bytes.Count(b, []byte{'\n'})))
+	for rest := b; len(rest) > 0; {
+		n := bytes.IndexByte(rest, '\n') + 1
+		if n == 0 {
+			n = len(rest)
+		}
+		out = append(append(out, p.prefix...), rest[:n]...)
+		rest = rest[n:]
+	}
+	_, err := p.out.Write(out)
 	return len(b), err
 }

@@ -207,11 +207,24 @@ const maxLine = 1 << 20
 // copyLines copies whole lines from r to file and, if set, term, until r
 // ends. It always reads r to the end, so a child is never blocked on its
 // output: lines longer than maxLine are split, and a last line without a
-// newline gets one.
+// newline gets one. Lines already read are written together, one write per
+// read from the pipe rather than one per line: the gateway hands over its
+// access log in batches of hundreds of lines, and a write per line cost the
+// launcher ~4 µs of CPU per proxied request.
 func copyLines(r io.Reader, file io.Writer, term io.Writer) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
+	var line, out []byte
 	split := false // the last line written was cut at maxLine
+	flush := func() {
+		if len(out) == 0 {
+			return
+		}
+		_, _ = file.Write(out)
+		if term != nil {
+			_, _ = term.Write(out)
+		}
+		out = out[:0]
+	}
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
@@ -225,14 +238,17 @@ func copyLines(r io.Reader, file io.Writer, term io.Writer) {
 			if line[len(line)-1] != '\n' {
 				line = append(line, '\n')
 			}
-			_, _ = file.Write(line)
-			if term != nil {
-				_, _ = term.Write(line)
-			}
+			out = append(out, line...)
 		}
 		line, split = line[:0], full
 		if err != nil && !full {
+			flush()
 			return
+		}
+		// Write when the next line would need another read (which may
+		// block), or when enough is gathered.
+		if br.Buffered() == 0 || len(out) >= 64<<10 {
+			flush()
 		}
 	}
 }
