@@ -38,7 +38,8 @@ var decoders = map[string]func() any{
 	"v1/PersistentVolumeClaim":               func() any { return new(corev1.PersistentVolumeClaim) },
 	"policy/v1/PodDisruptionBudget":          func() any { return new(policyv1.PodDisruptionBudget) },
 	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
-	"networking/v1/Ingress":                  func() any { return new(networkingv1.Ingress) },
+	"networking.k8s.io/v1/Ingress":           func() any { return new(networkingv1.Ingress) },
+	"networking.k8s.io/v1/NetworkPolicy":     func() any { return new(networkingv1.NetworkPolicy) },
 }
 
 // object is one decoded manifest.
