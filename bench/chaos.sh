@@ -8,6 +8,7 @@
 #   DURATION=60s bash bench/chaos.sh    # shorter
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${DURATION:-300s}
 KILL_EVERY=${KILL_EVERY:-2s}
 RATE=${RATE:-60}
@@ -15,16 +16,13 @@ MIX=${MIX:-browse=30,product=30,search=10,order=30}
 REPLICAS=${REPLICAS:-order=2,inventory=2,payment=2,catalog=2}
 ADDR=${ADDR:-127.0.0.1:18400}
 OUT=${OUT:-bench/out/chaos-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 secs=${DURATION%s}
 
 "$SOUK" up --quiet --addr "$ADDR" --data "$OUT/data" --replicas "$REPLICAS" > "$OUT/up.log" 2>&1 &
 up=$!
 trap 'kill $up 2>/dev/null; wait $up 2>/dev/null || true' EXIT
-for i in $(seq 1 300); do grep -q "souk ready" "$OUT/up.log" && break; sleep 0.1; done
-grep -q "souk ready" "$OUT/up.log" || { echo "souk up did not get ready"; tail -20 "$OUT/up.log"; exit 1; }
+wait_ready "$OUT/up.log" "$up" || exit 1
 
 # Load runs 20 s longer than chaos: calm before, calm after.
 "$SOUK" load --gateway "http://$ADDR" --rate "$RATE" --duration "$((secs + 20))s" --mix "$MIX" --users 40 \

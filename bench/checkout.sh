@@ -12,8 +12,8 @@
 # up, order), e.g. MIX=default RATES="500 1000 2000" P99_MAX=50.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec 9>/tmp/souk-bench.lock
-flock 9
+. bench/lib.sh
+bench_lock
 RATES=${RATES:-"100 200 250 300 350 400 500"}
 STEP=${STEP:-30s}
 HOLD=${HOLD:-60s}
@@ -21,15 +21,13 @@ P99_MAX=${P99_MAX:-100}
 MIX=${MIX:-order=100}
 ADDR=${ADDR:-127.0.0.1:18440}
 OUT=${OUT:-bench/out/checkout-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 
 run() { # rate duration name: one fresh system, one load run
   local rate=$1 dur=$2 name=$3 dir="$OUT/$3"
   "$SOUK" up --quiet --addr "$ADDR" --data "$dir" > "$dir.up.log" 2>&1 &
   local up=$!
-  for i in $(seq 1 300); do grep -q "souk ready" "$dir.up.log" 2>/dev/null && break; sleep 0.1; done
+  wait_ready "$dir.up.log" "$up" || { kill -TERM $up 2>/dev/null; wait $up; exit 1; }
   "$SOUK" load --gateway "http://$ADDR" $([ "$MIX" = default ] || echo --mix "$MIX") --rate "$rate" --duration "$dur" --users 100 --json > "$dir.json" 2> "$dir.err" || true
   # CPU of the system under test: the launcher (and its embedded broker) and
   # every service process, since start (start-up is a small part).

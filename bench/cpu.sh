@@ -14,8 +14,8 @@
 #   VARIANTS="before:SOUK_BIN=/tmp/old/souk after:" bash bench/cpu.sh   # two builds side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec 9>/tmp/souk-bench.lock
-flock 9
+. bench/lib.sh
+bench_lock
 RATE=${RATE:-250}
 DURATION=${DURATION:-30}
 WINDOW=${WINDOW:-15}
@@ -24,9 +24,7 @@ VARIANTS=${VARIANTS:-"default:"}
 PROFILE=${PROFILE:-0}
 ADDR=${ADDR:-127.0.0.1:18450}
 OUT=${OUT:-bench/out/cpu-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 
 snap() { # pid name ticks, for the souk up tree and the load generator
   local up=$1 load=$2
@@ -46,7 +44,7 @@ run() { # variant env round
   env $env SOUK_LAUNCHER_PPROF_ADDR=127.0.0.1:0 SOUK_PPROF_ADDR=127.0.0.1:0 \
     "$bin" up --quiet --addr "$ADDR" --data "$dir/data" > "$dir/up.log" 2>&1 &
   local up=$!
-  for _ in $(seq 1 300); do grep -q "souk ready" "$dir/up.log" 2>/dev/null && break; sleep 0.1; done
+  wait_ready "$dir/up.log" "$up" || { kill -TERM $up 2>/dev/null; wait $up; exit 1; }
   sleep 1
   "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$RATE" --duration "${DURATION}s" --users 100 --json > "$dir/load.json" 2> "$dir/load.err" &
   local load=$!

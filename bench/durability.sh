@@ -7,22 +7,20 @@
 #   RATE=200 DURATION=60s ROUNDS=3 bash bench/durability.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec 9>/tmp/souk-bench.lock
-flock 9
+. bench/lib.sh
+bench_lock
 RATE=${RATE:-100}
 DURATION=${DURATION:-30s}
 ROUNDS=${ROUNDS:-2}
 ADDR=${ADDR:-127.0.0.1:18410}
 OUT=${OUT:-bench/out/durability-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 
 run() { # mode round
   local mode=$1 round=$2 dir="$OUT/$1-$2"
   "$SOUK" up --quiet --addr "$ADDR" --data "$dir" --durability "$mode" > "$dir.up.log" 2>&1 &
   local up=$!
-  for i in $(seq 1 300); do grep -q "souk ready" "$dir.up.log" 2>/dev/null && break; sleep 0.1; done
+  wait_ready "$dir.up.log" "$up" || { kill -TERM $up 2>/dev/null; wait $up; exit 1; }
   "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$RATE" --duration "$DURATION" --users 40 --json > "$dir.json" 2> "$dir.err"
   kill -TERM $up; wait $up || true
 }

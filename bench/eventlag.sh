@@ -21,6 +21,7 @@
 # of the asked throughput and left no order pending.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 RATES=${RATES:-100 500}
 DURATION=${DURATION:-60s}
@@ -33,14 +34,11 @@ OUT=${OUT:-bench/out/eventlag-$(date +%Y%m%d-%H%M%S)}
 SKIP_SYSTEM=${SKIP_SYSTEM:-}
 SKIP_ISOLATED=${SKIP_ISOLATED:-}
 
-# One measurement at a time on this machine (bench rules).
-exec 9>/tmp/souk-bench.lock
-flock 9
+bench_lock
 
 mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
+bench_build "$OUT"
 go build -o "$OUT/eventlag" ./bench/eventlag
-SOUK="$OUT/souk"
 echo "eventlag: results in $OUT" >&2
 
 up=
@@ -54,8 +52,7 @@ run_system() { # rate round
   mkdir -p "$dir"
   "$SOUK" up --quiet --addr "$ADDR" --data "$dir/data" > "$dir/up.log" 2>&1 &
   up=$!
-  for _ in $(seq 1 600); do grep -q "souk ready" "$dir/up.log" && break; sleep 0.1; done
-  grep -q "souk ready" "$dir/up.log" || { echo "souk up did not get ready"; tail -20 "$dir/up.log"; exit 1; }
+  wait_ready "$dir/up.log" "$up" 600 || exit 1
   "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$rate" --duration "$DURATION" --json \
     > "$dir/load.json" 2> "$dir/load.err" || true
   sleep "$SETTLE"

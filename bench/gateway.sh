@@ -22,6 +22,7 @@
 #   HOLD=1 bash bench/gateway.sh                # set up, write $OUT/env.sh, hold the lock and wait
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -32,18 +33,14 @@ OUT=${OUT:-bench/out/gateway-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-# One measurement at a time on this machine.
-exec 9>/tmp/souk-bench.lock
-flock 9
+bench_lock
 
 for pkg in wrk:wrk nginx:nginx-light curl:curl python3:python3; do
   command -v "${pkg%%:*}" >/dev/null || [ -x "/usr/sbin/${pkg%%:*}" ] || apt-get install -y "${pkg#*:}"
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_build "$OUT"
 ADDR=${ADDR:-127.0.0.1:$(free_port)}
 PPROF=127.0.0.1:$(free_port)
 
@@ -73,8 +70,7 @@ env SOUK_GATEWAY_ROUTES="$OUT/routes.yaml" SOUK_GATEWAY_RATE=0 SOUK_GATEWAY_ANON
   "$SOUK" up --quiet --addr "$ADDR" --data "$OUT/data" > "$OUT/up.log" 2>&1 &
 up=$!
 pids+=("$up")
-for _ in $(seq 1 600); do grep -q "souk ready" "$OUT/up.log" && break; kill -0 "$up" 2>/dev/null || break; sleep 0.1; done
-grep -q "souk ready" "$OUT/up.log" || { echo "souk up did not get ready"; tail -20 "$OUT/up.log"; exit 1; }
+wait_ready "$OUT/up.log" "$up" 600 || exit 1
 
 SOUK_GATEWAY="http://$ADDR" "$SOUK" status --json > "$OUT/status.json"
 read -r AUTH AUTH_PID GW_PID < <(python3 - "$OUT/status.json" <<'PY'

@@ -26,8 +26,8 @@
 #   USERS=2000 ORDERS=20000 ROUNDS=1 DURATION=10s bash bench/growth.sh   # a quick try
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec 9>/tmp/souk-bench.lock
-flock 9
+. bench/lib.sh
+bench_lock
 USERS=${USERS:-100000}
 ORDERS=${ORDERS:-1000000}
 POOL=${POOL:-200}
@@ -44,8 +44,7 @@ command -v python3 >/dev/null || apt-get install -y python3
 
 if (( POOL > USERS )); then echo "POOL ($POOL) must not exceed USERS ($USERS)" >&2; exit 2; fi
 PER_USER=$(( ORDERS / USERS ))
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 git describe --always --dirty > "$OUT/commit.txt" 2>/dev/null || echo unknown > "$OUT/commit.txt"
 
 # cpu PID: "<busy jiffies of the machine> <steal jiffies> <jiffies of PID and
@@ -124,8 +123,7 @@ run() { # kind round
   local t0=$SECONDS
   "$SOUK" up --quiet --addr "$ADDR" --data "$dir" > "$dir.up.log" 2>&1 &
   local up=$!
-  for i in $(seq 1 1800); do grep -q "souk ready" "$dir.up.log" 2>/dev/null && break; kill -0 $up 2>/dev/null || break; sleep 0.2; done
-  if ! grep -q "souk ready" "$dir.up.log"; then echo "souk up failed for $dir:" >&2; tail -20 "$dir.up.log" >&2; kill -TERM $up 2>/dev/null || true; wait $up || true; exit 1; fi
+  wait_ready "$dir.up.log" "$up" 3600 || { kill -TERM $up 2>/dev/null || true; wait $up || true; exit 1; }
   echo "$kind round $round: up in $(( SECONDS - t0 ))s"
   local common=(--gateway "http://$ADDR" --users 0 --login-users "$POOL" --json)
   local half; half=$(python3 -c "print($RATE/2)")

@@ -9,15 +9,13 @@
 #   bash bench/startup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec 9>/tmp/souk-bench.lock
-flock 9
+. bench/lib.sh
+bench_lock
 ROUNDS=${ROUNDS:-5}
 RATE=${RATE:-100}
 ADDR=${ADDR:-127.0.0.1:18430}
 OUT=${OUT:-bench/out/startup-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT"
-go build -o "$OUT/souk" ./cmd/souk
-SOUK="$OUT/souk"
+bench_build "$OUT"
 
 mem() { # prints "rss_mb pss_mb processes" for the launcher and its children
   local up=$1 rss=0 pss=0 n=0
