@@ -23,6 +23,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -57,6 +58,12 @@ type Gateway struct {
 	anonymous *limiterSet
 	loginIP   *limiterSet
 	loginAcct *limiterSet
+	// logins counts login attempts across every gateway instance; the two
+	// sets above are the fallback when it cannot be reached (and the
+	// limits when it is nil).
+	logins         *loginCounter
+	loginFallbacks atomic.Int64
+	loginWarned    atomic.Int64 // unix seconds of the last fallback warning
 }
 
 // request is what the gateway learns about a request on its way through.
@@ -189,9 +196,9 @@ func (g *Gateway) limit(ctx *fasthttp.RequestCtx, r *request) error {
 		ok, wait = g.anonymous.allow(r.ip.String(), now)
 	}
 	if ok && r.route.Login {
-		if ok, wait = g.loginIP.allow(r.ip.String(), now); ok {
+		if ok, wait = g.loginAllow(ctx, "ip", r.ip.String(), g.limits.LoginPerIP, g.loginIP, now); ok {
 			if email := loginEmail(ctx.PostBody()); email != "" {
-				ok, wait = g.loginAcct.allow(email, now)
+				ok, wait = g.loginAllow(ctx, "account", email, g.limits.LoginPerAccount, g.loginAcct, now)
 			}
 		}
 	}
@@ -199,6 +206,29 @@ func (g *Gateway) limit(ctx *fasthttp.RequestCtx, r *request) error {
 		return &fault.Error{Kind: fault.TooMany, Code: "rate_limited", Message: "too many requests; slow down", RetryAfter: wait}
 	}
 	return nil
+}
+
+// loginCountTimeout bounds the shared login counter's round trips for one
+// attempt; past it this instance's own limiter decides.
+const loginCountTimeout = 500 * time.Millisecond
+
+// loginAllow applies a login limit of limit attempts a minute to key: the
+// count shared by every gateway instance, or local when that cannot be
+// reached (then each instance limits on its own, as if alone).
+func (g *Gateway) loginAllow(ctx context.Context, kind, key string, limit int, local *limiterSet, now time.Time) (bool, time.Duration) {
+	if g.logins != nil && limit > 0 {
+		cctx, cancel := context.WithTimeout(ctx, loginCountTimeout)
+		ok, wait, err := g.logins.allow(cctx, kind, key, limit, now)
+		cancel()
+		if err == nil {
+			return ok, wait
+		}
+		g.loginFallbacks.Add(1)
+		if last := g.loginWarned.Load(); now.Unix()-last >= 10 && g.loginWarned.CompareAndSwap(last, now.Unix()) {
+			g.log.Warn("login limits: the shared counter is unavailable; this instance limits on its own", "err", err, "fallbacks", g.loginFallbacks.Load())
+		}
+	}
+	return local.allow(key, now)
 }
 
 // loginEmail extracts the account a login attempt is for, normalised as

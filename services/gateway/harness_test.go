@@ -155,6 +155,7 @@ type gwConfig struct {
 	// answer 200 {"handler": name}.
 	handlers map[string]func(*fasthttp.RequestCtx, *request)
 	resolver *fakeResolver // nil: a new one
+	logins   *loginCounter // nil: each gateway counts logins on its own
 }
 
 func newGW(t testing.TB, cfg gwConfig) *gw {
@@ -193,6 +194,7 @@ func newGW(t testing.TB, cfg gwConfig) *gw {
 		anonymous: newLimiterSet(lim.AnonymousRate, lim.AnonymousBurst),
 		loginIP:   newLimiterSet(float64(lim.LoginPerIP)/60, lim.LoginPerIP),
 		loginAcct: newLimiterSet(float64(lim.LoginPerAccount)/60, lim.LoginPerAccount),
+		logins:    cfg.logins,
 		serveOps: func(ctx *fasthttp.RequestCtx) {
 			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"ops": string(ctx.Path())})
 		},

@@ -104,6 +104,9 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		loginIP:   newLimiterSet(float64(gcfg.Limits.LoginPerIP)/60, gcfg.Limits.LoginPerIP),
 		loginAcct: newLimiterSet(float64(gcfg.Limits.LoginPerAccount)/60, gcfg.Limits.LoginPerAccount),
 	}
+	if g.logins, err = newLoginCounter(ctx, in.JS, LoginBucket, cfg.StreamReplicas); err != nil {
+		return err
+	}
 	g.routes.Store(&table)
 	d := &deps{rpc: in.RPC, reg: in.Registry, bus: in.Bus, pageTimeout: gcfg.PageTimeout, breakers: g.ups.breakers}
 	ops := fasthttpadaptor.NewFastHTTPHandler(in.Handler(http.NotFoundHandler()))
