@@ -40,6 +40,7 @@ const (
 	configName  = "souk-config"
 	secretName  = "souk-secrets"
 	fakePodIP   = "10.1.2.3"
+	fakePodIPv6 = "fd00:10:244::5"
 )
 
 // serviceNames is every service a deployment runs: the gateway and
@@ -198,7 +199,7 @@ func TestRenderPatches(t *testing.T) {
 	// A strategic merge puts a list item the base lacks first (kustomize
 	// does the same): harmless here, and why a patch must never add a
 	// variable that refers to $(POD_IP).
-	want := []string{"SOUK_CATALOG_SEED", "POD_IP", "SOUK_INSTANCE", "SOUK_HTTP_ADDR", "SOUK_ADVERTISE_ADDR", "SOUK_SERVICE_SECRET", "SOUK_CATALOG_DATABASE_URL"}
+	want := []string{"SOUK_CATALOG_SEED", "POD_IP", "SOUK_INSTANCE", "SOUK_HTTP_ADDR", "SOUK_ADVERTISE_HOST", "SOUK_SERVICE_SECRET", "SOUK_CATALOG_DATABASE_URL"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("prod catalog env names (-want +got):\n%s", diff)
 	}
@@ -596,7 +597,7 @@ func checkWorkload(t *testing.T, objs, extra []object, service string, w workloa
 		"SOUK_SERVICE_SECRET":  "secret:" + secretName,
 		"SOUK_INSTANCE":        "field:metadata.name",
 		"SOUK_HTTP_ADDR":       "value",
-		"SOUK_ADVERTISE_ADDR":  "value",
+		"SOUK_ADVERTISE_HOST":  "value",
 	}
 	if service == "auth" {
 		wantSource["SOUK_ADMIN_EMAIL"] = "secret:" + secretName
@@ -634,11 +635,20 @@ func checkWorkload(t *testing.T, objs, extra []object, service string, w workloa
 			errorf("gateway settings do not validate: %v", err)
 		}
 	}
-	if cfg.HTTPAddr != "0.0.0.0:8080" {
-		errorf("listens on %q, want 0.0.0.0:8080", cfg.HTTPAddr)
+	if cfg.HTTPAddr != ":8080" {
+		errorf("listens on %q, want :8080 (every address, IPv4 and IPv6)", cfg.HTTPAddr)
 	}
 	if cfg.AdvertiseAddr != fakePodIP+":8080" {
 		errorf("advertises %q in a pod whose IP is %s, want %s:8080 (POD_IP from status.podIP, declared first)", cfg.AdvertiseAddr, fakePodIP, fakePodIP)
+	}
+	// The same pod on an IPv6 cluster registers an address callers can dial.
+	p6 := pod{Name: p.Name, Namespace: namespace, IP: fakePodIPv6}
+	if env6, err := containerEnv(objs, extra, c, p6); err != nil {
+		errorf("%v", err)
+	} else if cfg6, err := boot.ConfigFromEnv(service, func(k string) string { return env6[k] }); err != nil {
+		errorf("its environment in an IPv6 pod does not validate: %v", err)
+	} else if want := "[" + fakePodIPv6 + "]:8080"; cfg6.AdvertiseAddr != want {
+		errorf("advertises %q in a pod whose IP is %s, want %s", cfg6.AdvertiseAddr, fakePodIPv6, want)
 	}
 	if cfg.Instance != p.Name {
 		errorf("instance %q, want the pod name %q", cfg.Instance, p.Name)

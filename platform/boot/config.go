@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,7 +20,9 @@ type Config struct {
 	HTTPAddr string
 	// AdvertiseAddr is the host:port registered for callers
 	// (SOUK_ADVERTISE_ADDR); default the listener's own address. In a pod it
-	// is the pod IP.
+	// is the pod IP: SOUK_ADVERTISE_HOST names the host alone (an IPv4 or
+	// IPv6 address or a name) and takes the port of SOUK_HTTP_ADDR, so an
+	// IPv6 pod address needs no brackets in the manifest.
 	AdvertiseAddr string
 	NATSURL       string // SOUK_NATS_URL
 	DataDir       string // SOUK_DATA, default ./.souk
@@ -87,6 +90,16 @@ func ConfigFromEnv(service string, getenv func(string) string) (Config, error) {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:0"
 	}
+	if h := getenv("SOUK_ADVERTISE_HOST"); h != "" {
+		if c.AdvertiseAddr != "" {
+			return Config{}, fmt.Errorf("config: set SOUK_ADVERTISE_ADDR or SOUK_ADVERTISE_HOST, not both")
+		}
+		_, port, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil || port == "" || port == "0" {
+			return Config{}, fmt.Errorf("config: SOUK_ADVERTISE_HOST takes its port from SOUK_HTTP_ADDR, which has no fixed port (%q)", c.HTTPAddr)
+		}
+		c.AdvertiseAddr = net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), port)
+	}
 	if c.DataDir == "" {
 		c.DataDir = ".souk"
 	}
@@ -125,6 +138,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: SOUK_STREAM_REPLICAS is %d, want 1 to 5", c.StreamReplicas)
 	case c.Lease < 500*time.Millisecond:
 		return fmt.Errorf("config: SOUK_REGISTRY_LEASE is %v, want at least 500ms", c.Lease)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, port, err := net.SplitHostPort(c.AdvertiseAddr); err != nil || port == "" {
+			return fmt.Errorf("config: SOUK_ADVERTISE_ADDR %q is not host:port (an IPv6 address goes in brackets, or set SOUK_ADVERTISE_HOST to the address alone)", c.AdvertiseAddr)
+		}
 	}
 	if c.PprofAddr != "" {
 		return checkPprofAddr(c.PprofAddr)

@@ -1,0 +1,34 @@
+package boot
+
+import "testing"
+
+func TestConfigAdvertise(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // when ok
+		ok   bool
+	}{
+		{"default: the listener's own", nil, "", true},
+		{"an address", map[string]string{"SOUK_ADVERTISE_ADDR": "order:8080"}, "order:8080", true},
+		{"an IPv6 address in brackets", map[string]string{"SOUK_ADVERTISE_ADDR": "[fd00::1]:8080"}, "[fd00::1]:8080", true},
+		{"an IPv6 address without brackets", map[string]string{"SOUK_ADVERTISE_ADDR": "fd00::1:8080"}, "", false},
+		{"no port", map[string]string{"SOUK_ADVERTISE_ADDR": "10.1.2.3"}, "", false},
+		{"a host, IPv4", map[string]string{"SOUK_ADVERTISE_HOST": "10.1.2.3", "SOUK_HTTP_ADDR": "0.0.0.0:8080"}, "10.1.2.3:8080", true},
+		{"a host, IPv6", map[string]string{"SOUK_ADVERTISE_HOST": "fd00::1:2:3", "SOUK_HTTP_ADDR": "[::]:8080"}, "[fd00::1:2:3]:8080", true},
+		{"a host, IPv6 in brackets", map[string]string{"SOUK_ADVERTISE_HOST": "[fd00::1]", "SOUK_HTTP_ADDR": ":8080"}, "[fd00::1]:8080", true},
+		{"a host, a name", map[string]string{"SOUK_ADVERTISE_HOST": "order-0.order", "SOUK_HTTP_ADDR": "0.0.0.0:8080"}, "order-0.order:8080", true},
+		{"a host with a port chosen by the kernel", map[string]string{"SOUK_ADVERTISE_HOST": "10.1.2.3"}, "", false},
+		{"both", map[string]string{"SOUK_ADVERTISE_HOST": "10.1.2.3", "SOUK_ADVERTISE_ADDR": "10.1.2.3:8080", "SOUK_HTTP_ADDR": ":8080"}, "", false},
+	}
+	for _, tt := range tests {
+		env := map[string]string{"SOUK_NATS_URL": "nats://127.0.0.1:1", "SOUK_SERVICE_SECRET": "0123456789abcdef"}
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		c, err := ConfigFromEnv("order", func(k string) string { return env[k] })
+		if (err == nil) != tt.ok || (tt.ok && c.AdvertiseAddr != tt.want) {
+			t.Errorf("%s: AdvertiseAddr %q, err %v; want %q, ok %v", tt.name, c.AdvertiseAddr, err, tt.want, tt.ok)
+		}
+	}
+}
