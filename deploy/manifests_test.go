@@ -199,7 +199,7 @@ func TestRenderPatches(t *testing.T) {
 	// A strategic merge puts a list item the base lacks first (kustomize
 	// does the same): harmless here, and why a patch must never add a
 	// variable that refers to $(POD_IP).
-	want := []string{"SOUK_CATALOG_SEED", "POD_IP", "SOUK_INSTANCE", "SOUK_HTTP_ADDR", "SOUK_ADVERTISE_HOST", "SOUK_SERVICE_SECRET", "SOUK_CATALOG_DATABASE_URL"}
+	want := []string{"SOUK_CATALOG_SEED", "POD_IP", "SOUK_INSTANCE", "SOUK_HTTP_ADDR", "SOUK_ADVERTISE_HOST", "SOUK_SERVICE_SECRET", "SOUK_SERVICE_SECRET_ACCEPT", "SOUK_CATALOG_DATABASE_URL"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("prod catalog env names (-want +got):\n%s", diff)
 	}
@@ -287,21 +287,35 @@ func TestBase(t *testing.T) {
 }
 
 // TestSecretTemplate checks that the template lists exactly the keys the
-// workloads read, and the dev Secret has the same keys.
+// workloads need, and the dev Secret has the same keys. Optional keys (the
+// second service secret, set only during a rotation) are in neither: a
+// placeholder there would be a public secret every service accepts.
 func TestSecretTemplate(t *testing.T) {
-	refs := map[string]bool{}
+	refs, optional := map[string]bool{}, map[string]bool{}
 	for _, w := range workloadsOf(mustRender(t, baseDir)) {
 		for _, c := range w.Template.Spec.Containers {
 			for _, e := range c.Env {
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == secretName {
-					refs[e.ValueFrom.SecretKeyRef.Key] = true
+					if r := e.ValueFrom.SecretKeyRef; r.Optional != nil && *r.Optional {
+						optional[r.Key] = true
+					} else {
+						refs[r.Key] = true
+					}
 				}
 			}
 		}
 	}
+	if !optional["SOUK_SERVICE_SECRET_ACCEPT"] {
+		t.Errorf("no workload reads SOUK_SERVICE_SECRET_ACCEPT (optional) from %s: rotation would need a patch", secretName)
+	}
 	tpl := secretTemplate(t)[0].Obj.(*corev1.Secret)
 	if diff := cmp.Diff(sortedKeys(refs), sortedKeys(tpl.StringData)); diff != "" {
 		t.Errorf("keys the workloads read (-) and keys of %s (+):\n%s", templateFile, diff)
+	}
+	for k := range optional {
+		if _, ok := tpl.StringData[k]; ok {
+			t.Errorf("%s sets the optional key %s", templateFile, k)
+		}
 	}
 	dev := find[corev1.Secret](mustRender(t, devDir), secretName)
 	if dev == nil {
@@ -595,9 +609,11 @@ func checkWorkload(t *testing.T, objs, extra []object, service string, w workloa
 		"SOUK_NATS_URL":        "configmap:" + configName,
 		"SOUK_STREAM_REPLICAS": "configmap:" + configName,
 		"SOUK_SERVICE_SECRET":  "secret:" + secretName,
-		"SOUK_INSTANCE":        "field:metadata.name",
-		"SOUK_HTTP_ADDR":       "value",
-		"SOUK_ADVERTISE_HOST":  "value",
+		// Optional: set in the Secret only while rotating.
+		"SOUK_SERVICE_SECRET_ACCEPT": "secret:" + secretName,
+		"SOUK_INSTANCE":              "field:metadata.name",
+		"SOUK_HTTP_ADDR":             "value",
+		"SOUK_ADVERTISE_HOST":        "value",
 	}
 	if service == "auth" {
 		wantSource["SOUK_ADMIN_EMAIL"] = "secret:" + secretName

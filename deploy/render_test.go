@@ -450,17 +450,21 @@ func containerEnv(objs []object, extra []object, c corev1.Container, p pod) (map
 				return nil, fmt.Errorf("container %s: field %s is not modelled", c.Name, e.ValueFrom.FieldRef.FieldPath)
 			}
 		case e.ValueFrom.ConfigMapKeyRef != nil, e.ValueFrom.SecretKeyRef != nil:
-			kind, name, key := "ConfigMap", "", ""
+			kind, name, key, optional := "ConfigMap", "", "", (*bool)(nil)
 			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
-				name, key = r.Name, r.Key
+				name, key, optional = r.Name, r.Key, r.Optional
 			} else {
-				kind, name, key = "Secret", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key
+				r := e.ValueFrom.SecretKeyRef
+				kind, name, key, optional = "Secret", r.Name, r.Key, r.Optional
 			}
 			data, err := lookup(kind, name)
 			if err != nil {
 				return nil, err
 			}
 			v, ok := data[key]
+			if !ok && optional != nil && *optional {
+				continue // the kubelet leaves the variable unset
+			}
 			if !ok {
 				return nil, fmt.Errorf("container %s: %s %s has no key %s", c.Name, kind, name, key)
 			}

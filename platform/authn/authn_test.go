@@ -235,3 +235,41 @@ func BenchmarkVerifyUncached(b *testing.B) {
 		}
 	}
 }
+
+// TestServiceSecretRotation: with a second accepted secret, tokens signed
+// with either verify; a third secret's do not; and without it, the other
+// secret's tokens are refused.
+func TestServiceSecretRotation(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	oldSecret, newSecret, other := []byte("old-secret-0123456789abcdef"), []byte("new-secret-0123456789abcdef"), []byte("other-secret-0123456789abcd")
+	sign := func(secret []byte) string {
+		tok, err := SignService(secret, "order", now, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	rotating := NewVerifier(Options{ServiceSecret: newSecret, AcceptServiceSecret: oldSecret, Now: func() time.Time { return now }})
+	plain := NewVerifier(Options{ServiceSecret: newSecret, Now: func() time.Time { return now }})
+	tests := []struct {
+		name   string
+		v      *Verifier
+		secret []byte
+		ok     bool
+	}{
+		{"rotating, the current secret", rotating, newSecret, true},
+		{"rotating, the accepted secret", rotating, oldSecret, true},
+		{"rotating, another secret", rotating, other, false},
+		{"plain, the current secret", plain, newSecret, true},
+		{"plain, the old secret", plain, oldSecret, false},
+	}
+	for _, tt := range tests {
+		p, err := tt.v.Verify(context.Background(), sign(tt.secret))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: err %v, want ok %v", tt.name, err, tt.ok)
+		}
+		if err == nil && (!p.IsService() || p.Service != "order") {
+			t.Errorf("%s: principal %+v, want service order", tt.name, p)
+		}
+	}
+}

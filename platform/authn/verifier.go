@@ -26,7 +26,11 @@ type Options struct {
 	Keys func(kid string) (ed25519.PublicKey, bool)
 	// ServiceSecret verifies service tokens; empty means none are accepted.
 	ServiceSecret []byte
-	Now           func() time.Time
+	// AcceptServiceSecret, when set, is a second secret whose service
+	// tokens are accepted too: for rotating the secret without refusing
+	// the tokens of instances not yet restarted.
+	AcceptServiceSecret []byte
+	Now                 func() time.Time
 	// CacheSize bounds the verified-token cache (default 100,000 tokens).
 	CacheSize int
 	Logger    *slog.Logger
@@ -123,6 +127,9 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Pr
 		case "HS256":
 			if claims.Issuer != ServiceIssuer || len(v.opts.ServiceSecret) == 0 {
 				return nil, errBadToken
+			}
+			if len(v.opts.AcceptServiceSecret) > 0 {
+				return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{v.opts.ServiceSecret, v.opts.AcceptServiceSecret}}, nil
 			}
 			return v.opts.ServiceSecret, nil
 		}

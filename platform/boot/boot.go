@@ -130,12 +130,22 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 		Metrics:  in.Metrics,
 		Caller:   cfg.Service,
 	})
-	vopts := authn.Options{ServiceSecret: []byte(cfg.ServiceSecret), Logger: log, Keys: spec.Keys}
+	vopts := verifierOptions(cfg, spec, log)
 	if spec.Keys == nil {
 		vopts.JWKS = in.fetchJWKS
 	}
 	in.Verifier = authn.NewVerifier(vopts)
 	return in, nil
+}
+
+// verifierOptions are the token verifier's settings from cfg and spec,
+// but for the JWKS fetch, which needs the instance.
+func verifierOptions(cfg Config, spec Spec, log *slog.Logger) authn.Options {
+	vopts := authn.Options{ServiceSecret: []byte(cfg.ServiceSecret), Logger: log, Keys: spec.Keys}
+	if cfg.AcceptServiceSecret != "" {
+		vopts.AcceptServiceSecret = []byte(cfg.AcceptServiceSecret)
+	}
+	return vopts
 }
 
 func (in *Instance) fetchJWKS(ctx context.Context) ([]byte, error) {

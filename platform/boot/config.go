@@ -31,11 +31,15 @@ type Config struct {
 	DatabaseURL string
 	Durability  string // SOUK_DURABILITY: normal (default) or strict
 	// ServiceSecret signs and verifies service tokens (SOUK_SERVICE_SECRET).
-	ServiceSecret  string
-	LogLevel       string        // SOUK_LOG_LEVEL
-	Fault          string        // SOUK_FAULT: test-only fault points, see Faults
-	StreamReplicas int           // SOUK_STREAM_REPLICAS, default 1 (3 on a NATS cluster)
-	Lease          time.Duration // SOUK_REGISTRY_LEASE, default 6s
+	ServiceSecret string
+	// AcceptServiceSecret is a second secret whose service tokens are also
+	// accepted, never used to sign (SOUK_SERVICE_SECRET_ACCEPT): rotation
+	// without refused calls (docs/deploy.md, "Secrets").
+	AcceptServiceSecret string
+	LogLevel            string        // SOUK_LOG_LEVEL
+	Fault               string        // SOUK_FAULT: test-only fault points, see Faults
+	StreamReplicas      int           // SOUK_STREAM_REPLICAS, default 1 (3 on a NATS cluster)
+	Lease               time.Duration // SOUK_REGISTRY_LEASE, default 6s
 	// PprofAddr, when set, serves net/http/pprof (/debug/pprof/) on this
 	// loopback address: SOUK_<SERVICE>_PPROF_ADDR, else SOUK_PPROF_ADDR
 	// (":0"-style port 0 picks a free port, logged as "pprof serving").
@@ -55,21 +59,22 @@ type Config struct {
 // ConfigFromEnv reads the common settings of service from getenv.
 func ConfigFromEnv(service string, getenv func(string) string) (Config, error) {
 	c := Config{
-		Service:         service,
-		Instance:        getenv("SOUK_INSTANCE"),
-		HTTPAddr:        getenv("SOUK_HTTP_ADDR"),
-		AdvertiseAddr:   getenv("SOUK_ADVERTISE_ADDR"),
-		NATSURL:         getenv("SOUK_NATS_URL"),
-		DataDir:         getenv("SOUK_DATA"),
-		DatabaseURL:     getenv("SOUK_" + strings.ToUpper(service) + "_DATABASE_URL"),
-		Durability:      getenv("SOUK_DURABILITY"),
-		ServiceSecret:   getenv("SOUK_SERVICE_SECRET"),
-		LogLevel:        getenv("SOUK_LOG_LEVEL"),
-		Fault:           getenv("SOUK_FAULT"),
-		StreamReplicas:  1,
-		Lease:           6 * time.Second,
-		ShutdownTimeout: 3 * time.Second,
-		Getenv:          getenv,
+		Service:             service,
+		Instance:            getenv("SOUK_INSTANCE"),
+		HTTPAddr:            getenv("SOUK_HTTP_ADDR"),
+		AdvertiseAddr:       getenv("SOUK_ADVERTISE_ADDR"),
+		NATSURL:             getenv("SOUK_NATS_URL"),
+		DataDir:             getenv("SOUK_DATA"),
+		DatabaseURL:         getenv("SOUK_" + strings.ToUpper(service) + "_DATABASE_URL"),
+		Durability:          getenv("SOUK_DURABILITY"),
+		ServiceSecret:       getenv("SOUK_SERVICE_SECRET"),
+		AcceptServiceSecret: getenv("SOUK_SERVICE_SECRET_ACCEPT"),
+		LogLevel:            getenv("SOUK_LOG_LEVEL"),
+		Fault:               getenv("SOUK_FAULT"),
+		StreamReplicas:      1,
+		Lease:               6 * time.Second,
+		ShutdownTimeout:     3 * time.Second,
+		Getenv:              getenv,
 	}
 	c.PprofAddr = getenv("SOUK_" + strings.ToUpper(service) + "_PPROF_ADDR")
 	if c.PprofAddr == "" {
@@ -132,6 +137,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: SOUK_NATS_URL is not set (souk up sets it; in a cluster point it at NATS)")
 	case len(c.ServiceSecret) < 16:
 		return fmt.Errorf("config: SOUK_SERVICE_SECRET must be at least 16 characters (souk up generates one)")
+	case c.AcceptServiceSecret != "" && len(c.AcceptServiceSecret) < 16:
+		return fmt.Errorf("config: SOUK_SERVICE_SECRET_ACCEPT must be at least 16 characters")
 	case c.Durability != "normal" && c.Durability != "strict":
 		return fmt.Errorf("config: SOUK_DURABILITY is %q, want normal or strict", c.Durability)
 	case c.StreamReplicas < 1 || c.StreamReplicas > 5:

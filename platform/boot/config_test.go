@@ -1,6 +1,13 @@
 package boot
 
-import "testing"
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/souk/souk/platform/authn"
+)
 
 func TestConfigAdvertise(t *testing.T) {
 	tests := []struct {
@@ -29,6 +36,34 @@ func TestConfigAdvertise(t *testing.T) {
 		c, err := ConfigFromEnv("order", func(k string) string { return env[k] })
 		if (err == nil) != tt.ok || (tt.ok && c.AdvertiseAddr != tt.want) {
 			t.Errorf("%s: AdvertiseAddr %q, err %v; want %q, ok %v", tt.name, c.AdvertiseAddr, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestConfigAcceptServiceSecret(t *testing.T) {
+	env := map[string]string{"SOUK_NATS_URL": "nats://127.0.0.1:1", "SOUK_SERVICE_SECRET": "0123456789abcdef", "SOUK_SERVICE_SECRET_ACCEPT": "fedcba9876543210"}
+	getenv := func(k string) string { return env[k] }
+	if c, err := ConfigFromEnv("order", getenv); err != nil || c.AcceptServiceSecret != "fedcba9876543210" {
+		t.Fatalf("AcceptServiceSecret %q, %v", c.AcceptServiceSecret, err)
+	}
+	env["SOUK_SERVICE_SECRET_ACCEPT"] = "short"
+	if _, err := ConfigFromEnv("order", getenv); err == nil {
+		t.Error("a 5-character SOUK_SERVICE_SECRET_ACCEPT was accepted")
+	}
+}
+
+// TestVerifierAcceptsRotatedSecret: an instance configured mid-rotation
+// accepts the tokens of instances still signing with the other secret.
+func TestVerifierAcceptsRotatedSecret(t *testing.T) {
+	cfg := Config{ServiceSecret: "new-secret-0123456789", AcceptServiceSecret: "old-secret-0123456789"}
+	v := authn.NewVerifier(verifierOptions(cfg, Spec{}, slog.New(slog.DiscardHandler)))
+	for _, secret := range []string{cfg.ServiceSecret, cfg.AcceptServiceSecret} {
+		tok, err := authn.SignService([]byte(secret), "payment", time.Now(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Errorf("a token signed with %q: %v", secret, err)
 		}
 	}
 }
