@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
@@ -107,6 +108,10 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 	if g.logins, err = newLoginCounter(ctx, in.JS, LoginBucket, cfg.StreamReplicas); err != nil {
 		return err
 	}
+	in.Metrics.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "souk_gateway_login_limit_fallbacks_total",
+		Help: "Login limit checks decided by this instance alone because the shared count could not be reached.",
+	}, func() float64 { return float64(g.loginFallbacks.Load()) }))
 	g.routes.Store(&table)
 	d := &deps{rpc: in.RPC, reg: in.Registry, bus: in.Bus, pageTimeout: gcfg.PageTimeout, breakers: g.ups.breakers}
 	ops := fasthttpadaptor.NewFastHTTPHandler(in.Handler(http.NotFoundHandler()))
