@@ -177,7 +177,7 @@ func (w *writer) attempt(batch []*writeReq) error {
 				return fmt.Errorf("savepoint: %w", err)
 			}
 		}
-		r.err, r.panicked = w.call(stx, r)
+		r.panicked, r.err = w.call(stx, r)
 		failed := r.err != nil || r.panicked != nil
 		if failed && isRetryable(r.err) && r.panicked == nil {
 			// Lost a lock inside the transaction: retry the batch.
@@ -215,13 +215,13 @@ func (w *writer) attempt(batch []*writeReq) error {
 }
 
 // call runs one request's function, catching a panic.
-func (w *writer) call(stx *sql.Tx, r *writeReq) (err error, panicked any) {
+func (w *writer) call(stx *sql.Tx, r *writeReq) (panicked any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			panicked = v
 		}
 	}()
-	return r.fn(&Tx{db: w.db, tx: stx, w: w}), nil
+	return nil, r.fn(&Tx{db: w.db, tx: stx, w: w})
 }
 
 // stmt returns the statement of q prepared on the write connection, or nil

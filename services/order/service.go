@@ -393,7 +393,7 @@ func (s *Service) HandleShipped(ctx context.Context, ev events.Event) error {
 			return nil
 		}
 		now := s.now().UTC()
-		_, err = s.store.append(ctx, tx, o, now, now, pending{EventShipped, Shipped{OrderID: d.OrderID, TaskID: d.TaskID, ShippedAt: d.ShippedAt}})
+		_, err = s.store.append(ctx, tx, o, now, now, pending{EventShipped, Shipped(d)})
 		if errors.Is(err, errVersionConflict) {
 			return fmt.Errorf("record shipment of %s: %w", d.OrderID, err)
 		}
