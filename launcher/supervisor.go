@@ -48,6 +48,7 @@ type proc struct {
 	running  bool
 	restarts int
 	started  time.Time
+	exited   time.Time // when the last run ended, as the supervisor saw it
 	lastExit string
 	// held keeps the instance down after a stop request until a start
 	// request closes resume.
@@ -63,6 +64,7 @@ type ProcInfo struct {
 	Running  bool      `json:"running"`
 	Restarts int       `json:"restarts"`
 	Started  time.Time `json:"started"`
+	Exited   time.Time `json:"exited,omitzero"` // the end of the last run
 	LastExit string    `json:"last_exit,omitempty"`
 	Held     bool      `json:"held,omitempty"`
 }
@@ -191,7 +193,7 @@ func (s *supervisor) run(p *proc) error {
 	pr.Close()
 	logFile.Close()
 	p.mu.Lock()
-	p.running = false
+	p.running, p.exited = false, time.Now()
 	if err != nil {
 		p.lastExit = err.Error()
 	} else {
@@ -377,5 +379,5 @@ func (s *supervisor) list() []ProcInfo {
 func (p *proc) info() ProcInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProcInfo{ID: p.spec.id, Service: p.spec.service, PID: p.pid, Running: p.running, Restarts: p.restarts, Started: p.started, LastExit: p.lastExit, Held: p.held}
+	return ProcInfo{ID: p.spec.id, Service: p.spec.service, PID: p.pid, Running: p.running, Restarts: p.restarts, Started: p.started, Exited: p.exited, LastExit: p.lastExit, Held: p.held}
 }
