@@ -399,7 +399,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 
 type jsonField struct {
 	name      string
-	omitempty bool
+	omitempty bool // omitempty or omitzero: may be absent
 	goType    reflect.Type
 	types     []string // the JSON Schema types the value can encode to; nil: any
 }
@@ -419,7 +419,7 @@ func jsonFields(t reflect.Type) []jsonField {
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, jsonField{name: name, omitempty: strings.Contains(opts, "omitempty"), goType: f.Type, types: jsonTypes(f.Type)})
+		out = append(out, jsonField{name: name, omitempty: strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero"), goType: f.Type, types: jsonTypes(f.Type)})
 	}
 	return out
 }
