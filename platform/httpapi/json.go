@@ -227,28 +227,10 @@ func (f *dupFrame) valueEnded() {
 // sameName compares names the way encoding/json matches names to fields.
 func sameName(a, b *dupName) bool {
 	if a.ascii && b.ascii {
-		return asciiEqualFold(a.raw, b.raw)
+		// On ASCII, bytes.EqualFold folds A-Z to a-z and nothing else.
+		return bytes.EqualFold(a.raw, b.raw)
 	}
 	return a.folded() == b.folded()
-}
-
-func asciiEqualFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 func joinPath(path, name string) string {
