@@ -141,11 +141,12 @@ func Start(ctx context.Context, cfg Config, spec Spec, stderr io.Writer) (*Insta
 // verifierOptions are the token verifier's settings from cfg and spec,
 // but for the JWKS fetch, which needs the instance.
 func verifierOptions(cfg Config, spec Spec, log *slog.Logger) authn.Options {
-	vopts := authn.Options{ServiceSecret: []byte(cfg.ServiceSecret), Logger: log, Keys: spec.Keys}
-	if cfg.AcceptServiceSecret != "" {
-		vopts.AcceptServiceSecret = []byte(cfg.AcceptServiceSecret)
+	return authn.Options{
+		ServiceSecret:       []byte(cfg.ServiceSecret),
+		AcceptServiceSecret: []byte(cfg.AcceptServiceSecret), // empty: none
+		Logger:              log,
+		Keys:                spec.Keys,
 	}
-	return vopts
 }
 
 func (in *Instance) fetchJWKS(ctx context.Context) ([]byte, error) {
