@@ -39,19 +39,21 @@ type memSource struct {
 
 func newMemSource(n int) *memSource {
 	s := &memSource{published: map[int64]bool{}}
-	for range n {
-		s.add()
-	}
+	s.add(n)
 	return s
 }
 
-func (s *memSource) add() {
+// add appends n records in one step, as one transaction commits them: a
+// poll sees all of them or none.
+func (s *memSource) add(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seq := int64(len(s.recs) + 1)
-	s.recs = append(s.recs, outbox.Record{Seq: seq, Event: events.Event{
-		ID: "ev-" + strconv.FormatInt(seq, 10), Type: "THING_DONE", Source: "shop", Key: "k", Data: json.RawMessage(`{}`),
-	}})
+	for range n {
+		seq := int64(len(s.recs) + 1)
+		s.recs = append(s.recs, outbox.Record{Seq: seq, Event: events.Event{
+			ID: "ev-" + strconv.FormatInt(seq, 10), Type: "THING_DONE", Source: "shop", Key: "k", Data: json.RawMessage(`{}`),
+		}})
+	}
 }
 
 func (s *memSource) Ordered() bool { return s.ordered }
@@ -295,7 +297,7 @@ func TestNotifyDuringFlushIsKept(t *testing.T) {
 	// The first pass reads nothing; a writer commits and notifies before
 	// that pass returns.
 	src.afterRead = func() {
-		src.add()
+		src.add(1)
 		r.Notify()
 		r.Notify() // never blocks, even with a wake-up already queued
 	}
