@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/souk/souk/platform/broker"
 	"github.com/souk/souk/platform/brokertest"
 	"github.com/souk/souk/platform/events"
-	"github.com/souk/souk/platform/registry"
+	"github.com/souk/souk/platform/registry/registrytest"
 	"github.com/souk/souk/sampledata"
 )
 
@@ -44,7 +42,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	addr := waitForInstance(ctx, t, js, "catalog", done)
+	addr := registrytest.WaitForInstance(ctx, t, js, "catalog", done)
 
 	resp, err := http.Get("http://" + addr + "/api/v1/products/4521")
 	if err != nil {
@@ -72,27 +70,4 @@ func TestRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run after cancel: %v", err)
 	}
-}
-
-// waitForInstance waits until an instance of service is in the registry
-// and returns its address; done delivers Run's early return.
-func waitForInstance(ctx context.Context, t *testing.T, js jetstream.JetStream, service string, done <-chan error) string {
-	t.Helper()
-	reg, err := registry.New(ctx, js, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Watch(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for len(reg.Instances(service)) == 0 {
-		select {
-		case <-reg.Changed():
-		case err := <-done:
-			t.Fatalf("Run returned before registering: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("no %s instance registered", service)
-		}
-	}
-	return reg.Instances(service)[0].Addr
 }

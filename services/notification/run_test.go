@@ -12,7 +12,7 @@ import (
 	"github.com/souk/souk/platform/broker"
 	"github.com/souk/souk/platform/brokertest"
 	"github.com/souk/souk/platform/events"
-	"github.com/souk/souk/platform/registry"
+	"github.com/souk/souk/platform/registry/registrytest"
 )
 
 const secret = "0123456789abcdef-test"
@@ -43,23 +43,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	reg, err := registry.New(ctx, js, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Watch(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for len(reg.Instances("notification")) == 0 {
-		select {
-		case <-reg.Changed():
-		case err := <-done:
-			t.Fatalf("Run returned before registering: %v", err)
-		case <-ctx.Done():
-			t.Fatal("the instance did not register")
-		}
-	}
-	addr := reg.Instances("notification")[0].Addr
+	addr := registrytest.WaitForInstance(ctx, t, js, "notification", done)
 
 	ev, err := events.New("ORDER_PLACED", "order", "o1", map[string]any{
 		"order_id": "o1", "customer_id": "alice", "email": "alice@example.com",

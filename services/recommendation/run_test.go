@@ -13,7 +13,7 @@ import (
 	"github.com/souk/souk/platform/broker"
 	"github.com/souk/souk/platform/brokertest"
 	"github.com/souk/souk/platform/events"
-	"github.com/souk/souk/platform/registry"
+	"github.com/souk/souk/platform/registry/registrytest"
 )
 
 const secret = "0123456789abcdef-test"
@@ -64,23 +64,7 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	reg, err := registry.New(ctx, js, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Watch(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for len(reg.Instances("recommendation")) == 0 {
-		select {
-		case <-reg.Changed():
-		case err := <-done:
-			t.Fatalf("Run returned before registering: %v", err)
-		case <-ctx.Done():
-			t.Fatal("the instance did not register")
-		}
-	}
-	addr := reg.Instances("recommendation")[0].Addr
+	addr := registrytest.WaitForInstance(ctx, t, js, "recommendation", done)
 
 	// Every message handled, the copy included, and none dead-lettered.
 	for {
