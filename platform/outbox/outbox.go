@@ -121,9 +121,20 @@ func (t Table) Ordered() bool { return t.DB.Dialect() == sqlstore.SQLite }
 
 // PendingAfter implements OrderedSource.
 func (t Table) PendingAfter(ctx context.Context, after int64, limit int) ([]Record, error) {
-	rows, err := t.DB.Query(ctx, `SELECT seq, event_id, source, type, key, data, headers, created_at FROM outbox WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	recs, err := ReadRecords(ctx, t.DB, `SELECT seq, event_id, source, type, key, data, headers, created_at FROM outbox WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox pending: %w", err)
+	}
+	return recs, nil
+}
+
+// ReadRecords runs query, which selects seq, event_id, source, type, key,
+// data, headers and created_at (Unix milliseconds) in that order, and
+// returns its rows as records; sources over other tables use it.
+func ReadRecords(ctx context.Context, db *sqlstore.DB, query string, args ...any) ([]Record, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Record
@@ -132,7 +143,7 @@ func (t Table) PendingAfter(ctx context.Context, after int64, limit int) ([]Reco
 		var data, headers string
 		var created int64
 		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.Event.Source, &r.Event.Type, &r.Event.Key, &data, &headers, &created); err != nil {
-			return nil, fmt.Errorf("outbox pending: %w", err)
+			return nil, err
 		}
 		r.Event.Data = json.RawMessage(data)
 		r.Event.Headers = DecodeHeaders(headers)

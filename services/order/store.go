@@ -384,26 +384,11 @@ func (s Source) Ordered() bool { return s.db.Dialect() == sqlstore.SQLite }
 
 // PendingAfter implements outbox.OrderedSource.
 func (s Source) PendingAfter(ctx context.Context, after int64, limit int) ([]outbox.Record, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, event_id, order_id, type, data, headers, created_at FROM order_events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	recs, err := outbox.ReadRecords(ctx, s.db, `SELECT seq, event_id, 'order', type, order_id, data, headers, created_at FROM order_events WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("unpublished order events: %w", err)
 	}
-	defer rows.Close()
-	var out []outbox.Record
-	for rows.Next() {
-		var r outbox.Record
-		var data, headers string
-		var at int64
-		if err := rows.Scan(&r.Seq, &r.Event.ID, &r.Event.Key, &r.Event.Type, &data, &headers, &at); err != nil {
-			return nil, fmt.Errorf("unpublished order events: %w", err)
-		}
-		r.Event.Source = "order"
-		r.Event.Data = json.RawMessage(data)
-		r.Event.Headers = outbox.DecodeHeaders(headers)
-		r.Event.Time = time.UnixMilli(at).UTC()
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return recs, nil
 }
 
 // MarkPublished implements outbox.Source.
