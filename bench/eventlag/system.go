@@ -87,10 +87,9 @@ type SystemResult struct {
 	// LagMs is messages.created_at − order_events.created_at of ORDER_PLACED:
 	// ORDER_PLACED stamped → email stamped, in ms.
 	LagMs Quantiles `json:"lag_ms"`
-	// RelayMs is order_events.published_at − created_at: until the relay had
-	// the broker's ack; DeliverMs is the rest, to the email.
-	RelayMs   Quantiles          `json:"relay_ms"`
-	DeliverMs Quantiles          `json:"deliver_ms"`
+	// There is no split into relay and delivery: order_events.published_at
+	// is when the relay marked the row, which it does lazily (up to a poll
+	// interval after the publish), not when the broker had the event.
 	Histogram map[string]HistSum `json:"histogram"` // souk_event_lag_seconds per consumer, all instances
 	Handled   map[string]float64 `json:"handled"`   // souk_events_handled_total, "consumer/outcome"
 }
@@ -120,24 +119,23 @@ func analyzeSystem(dir, rateArg string) (*SystemResult, error) {
 	l := r.Load
 	r.Sustained = l.Errors == 0 && l.Dropped == 0 && l.Orders.Pending == 0 && l.ThroughputRPS >= 0.95*rate
 
-	type placed struct{ created, published int64 }
-	orders := map[string]placed{}
+	orders := map[string]int64{} // order id → ORDER_PLACED's created_at
 	err = query(filepath.Join(dir, "data", "order", "order.db"),
-		`SELECT order_id, created_at, COALESCE(published_at, 0) FROM order_events WHERE type = 'ORDER_PLACED'`,
+		`SELECT order_id, created_at FROM order_events WHERE type = 'ORDER_PLACED'`,
 		func(rows *sql.Rows) error {
 			var id string
-			var p placed
-			if err := rows.Scan(&id, &p.created, &p.published); err != nil {
+			var created int64
+			if err := rows.Scan(&id, &created); err != nil {
 				return err
 			}
-			orders[id] = p
+			orders[id] = created
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
 	r.Placed = len(orders)
-	var lag, relay, deliver []float64
+	var lag []float64
 	err = query(filepath.Join(dir, "data", "notification", "notification.db"),
 		`SELECT order_id, created_at FROM messages WHERE kind = 'order_confirmation'`,
 		func(rows *sql.Rows) error {
@@ -146,22 +144,18 @@ func analyzeSystem(dir, rateArg string) (*SystemResult, error) {
 			if err := rows.Scan(&id, &at); err != nil {
 				return err
 			}
-			p, ok := orders[id]
+			created, ok := orders[id]
 			if !ok {
 				return nil
 			}
-			lag = append(lag, float64(at-p.created))
-			if p.published > 0 {
-				relay = append(relay, float64(p.published-p.created))
-				deliver = append(deliver, float64(at-p.published))
-			}
+			lag = append(lag, float64(at-created))
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
 	r.Matched = len(lag)
-	r.LagMs, r.RelayMs, r.DeliverMs = quantiles(lag), quantiles(relay), quantiles(deliver)
+	r.LagMs = quantiles(lag)
 	r.Histogram, r.Handled, err = parseMetrics(filepath.Join(dir, "metrics.txt"))
 	if err != nil {
 		return nil, err
@@ -288,7 +282,7 @@ func writeSystem(w io.Writer, r *SystemResult) {
 	for _, row := range []struct {
 		name string
 		q    Quantiles
-	}{{"lag: placed → email (DB, ms)", r.LagMs}, {"  relay: placed → published", r.RelayMs}, {"  deliver: published → email", r.DeliverMs}} {
+	}{{"lag: placed → email (DB, ms)", r.LagMs}} {
 		fmt.Fprintf(w, "  %-34s %8.0f %8.0f %8.0f %8.0f %8.0f\n", row.name, row.q.P50, row.q.P90, row.q.P99, row.q.P999, row.q.Max)
 	}
 	names := make([]string, 0, len(r.Histogram))
@@ -374,11 +368,10 @@ func summary(out string, w io.Writer) error {
 	}
 	for _, key := range sortedKeys(byRate) {
 		rs := byRate[key]
-		var p50, p90, p99, mx, r50, r99, thr []float64
+		var p50, p90, p99, mx, thr []float64
 		sustained := 0
 		for _, r := range rs {
 			p50, p90, p99, mx = append(p50, r.LagMs.P50), append(p90, r.LagMs.P90), append(p99, r.LagMs.P99), append(mx, r.LagMs.Max)
-			r50, r99 = append(r50, r.RelayMs.P50), append(r99, r.RelayMs.P99)
 			thr = append(thr, r.Load.ThroughputRPS)
 			if r.Sustained {
 				sustained++
@@ -387,7 +380,6 @@ func summary(out string, w io.Writer) error {
 		t := spreadOf(thr)
 		s99 := line("lag @ "+key+"/s", len(rs), p50, p90, p99, mx,
 			fmt.Sprintf(" sustained %d/%d, throughput %.0f/%.0f/%.0f/s", sustained, len(rs), t.Min, t.Median, t.Max))
-		line("  of which relay @ "+key+"/s", len(rs), r50, nil, r99, nil, "")
 		res["system "+key] = map[string]any{"rounds": len(rs), "sustained": sustained, "p99_ms": s99, "throughput": t}
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
