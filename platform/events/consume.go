@@ -123,8 +123,23 @@ func (b *Bus) Consume(ctx context.Context, cfg ConsumerConfig, h Handler) error 
 		}
 		return fmt.Errorf("consume %s: %w", cfg.Durable, err)
 	}
-	c := &consumer{bus: b, cfg: cfg, h: h, log: log, sem: make(chan struct{}, cfg.Concurrency), m: b.metrics.forConsumer(cfg.Durable, b.now)}
+	c := &consumer{bus: b, cfg: cfg, h: h, log: log, sem: make(chan struct{}, cfg.Concurrency), work: make(chan jetstream.Msg), m: b.metrics.forConsumer(cfg.Durable, b.now)}
 	defer c.wg.Wait()
+	// One long-lived handler per slot rather than a goroutine per event: a
+	// handler's stack grows deep (the handler's database calls), and a
+	// fresh goroutine grew it again for every event, copying it each time
+	// (3–7 % of a consumer's CPU in the profiles).
+	for range cfg.Concurrency {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for msg := range c.work {
+				c.handle(ctx, msg)
+				c.free(1)
+			}
+		}()
+	}
+	defer close(c.work)
 	for {
 		err := c.run(ctx, cons)
 		if ctx.Err() != nil {
@@ -171,13 +186,14 @@ func (b *Bus) setupConsumer(ctx context.Context, cfg ConsumerConfig) (jetstream.
 }
 
 type consumer struct {
-	bus *Bus
-	cfg ConsumerConfig
-	h   Handler
-	log *slog.Logger
-	sem chan struct{}
-	wg  sync.WaitGroup
-	m   consumerMetrics
+	bus  *Bus
+	cfg  ConsumerConfig
+	h    Handler
+	log  *slog.Logger
+	sem  chan struct{}
+	work chan jetstream.Msg // to the handlers; one per slot, so a send waits at most for a handler to loop
+	wg   sync.WaitGroup
+	m    consumerMetrics
 }
 
 // run fetches as many messages as there are free handler slots and hands
@@ -221,12 +237,7 @@ func (c *consumer) run(ctx context.Context, cons jetstream.Consumer) error {
 				c.free(1)
 				continue
 			}
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				defer c.free(1)
-				c.handle(ctx, msg)
-			}()
+			c.work <- msg
 		}
 		c.free(n - got)
 		if err := batch.Error(); err != nil {

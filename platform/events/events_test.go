@@ -199,6 +199,42 @@ func TestContract(t *testing.T) {
 }
 
 var contract = map[string]func(t *testing.T, e *env){
+	// Concurrency handlers run at once, and never more.
+	"ConcurrentHandlers": func(t *testing.T, e *env) {
+		const conc, n = 3, 7
+		var evs []Event
+		for i := range n {
+			evs = append(evs, e.event(t, "THING_DONE", "k-"+strconv.Itoa(i)))
+		}
+		e.publish(t, evs...)
+		var mu sync.Mutex
+		inFlight, peak, handled := 0, 0, 0
+		release := make(chan struct{})
+		cfg := e.config("conc")
+		cfg.Concurrency = conc
+		consume(t, e.bus2, cfg, func(ctx context.Context, ev Event) error {
+			mu.Lock()
+			inFlight++
+			peak = max(peak, inFlight)
+			mu.Unlock()
+			<-release
+			mu.Lock()
+			inFlight--
+			handled++
+			mu.Unlock()
+			return nil
+		})
+		waitFor(t, strconv.Itoa(conc)+" handlers in flight", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return inFlight >= conc })
+		time.Sleep(50 * time.Millisecond) // room for a fourth, which must not start
+		close(release)
+		waitFor(t, "every event handled", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return handled == n })
+		e.settled(t, "conc")
+		mu.Lock()
+		defer mu.Unlock()
+		if peak != conc {
+			t.Errorf("at most %d handlers ran at once, want %d", peak, conc)
+		}
+	},
 	"RoundTripWithHeaders": func(t *testing.T, e *env) {
 		ev := e.event(t, "ORDER_PLACED", "o-1")
 		ev.Headers = map[string]string{"X-Tenant": "acme"}
