@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/souk/souk/platform/faultinject"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/souk/souk/platform/fault"
+	"github.com/souk/souk/platform/faultinject"
 )
 
 // Options configures a Bus. Zero values take the defaults.
@@ -94,21 +95,41 @@ func (b *Bus) EnsureStream(ctx context.Context, source string) error {
 	if !validSource(source) {
 		return fault.Invalidf("event source %q must be lowercase letters, digits, '-' or '_', and not %q", source, dlqSource)
 	}
-	cfg := b.streamConfig(StreamOf(source), source+".>")
+	return b.ensure(ctx, b.streamConfig(StreamOf(source), source+".>"))
+}
+
+// EnsureDLQ creates the dead-letter stream DLQ (subjects "dlq.>"), or
+// updates it to the bus's options. Consume calls it.
+func (b *Bus) EnsureDLQ(ctx context.Context) error {
+	return b.ensure(ctx, b.streamConfig(b.dlqStream, b.dlqPrefix+".>"))
+}
+
+// ensure creates the stream of cfg, or updates it when its configuration
+// differs from cfg. A stream already as wanted is left alone: an update
+// that changes nothing is still a write on the server (a raft proposal in
+// a cluster), and nats-server 2.15 races in it with a consumer being
+// created on the same stream (seen by the race detector in this package's
+// contract tests), which services starting together do.
+func (b *Bus) ensure(ctx context.Context, cfg jetstream.StreamConfig) error {
+	if s, err := b.js.Stream(ctx, cfg.Name); err == nil && sameStream(s.CachedInfo().Config, cfg) {
+		return nil
+	}
 	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 	}
 	return nil
 }
 
-// EnsureDLQ creates the dead-letter stream DLQ (subjects "dlq.>"), or
-// updates it to the bus's options. Consume calls it.
-func (b *Bus) EnsureDLQ(ctx context.Context) error {
-	cfg := b.streamConfig(b.dlqStream, b.dlqPrefix+".>")
-	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-	}
-	return nil
+// sameStream reports whether a stream configured as have already has the
+// settings of want, a streamConfig (which sets every one of them).
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Storage == want.Storage &&
+		have.Replicas == want.Replicas &&
+		have.MaxAge == want.MaxAge &&
+		have.Duplicates == want.Duplicates &&
+		have.Retention == want.Retention &&
+		have.Discard == want.Discard
 }
 
 // ensureStreamExists creates source's stream when it does not exist yet (a

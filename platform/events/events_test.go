@@ -487,6 +487,45 @@ var contract = map[string]func(t *testing.T, e *env){
 			t.Errorf("stream config (-want +got):\n%s", diff)
 		}
 	},
+	// A stream already as wanted is not updated (an update is a write on
+	// the server, and races there with consumers being created); one with
+	// other options is.
+	"EnsureStreamUpdatesOnlyWhatDiffers": func(t *testing.T, e *env) {
+		ctx := context.Background()
+		if err := e.bus.EnsureStream(ctx, e.source); err != nil {
+			t.Fatal(err)
+		}
+		updates, err := e.bus.nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED." + StreamOf(e.source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer updates.Unsubscribe()
+		if err := e.bus.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []*Bus{e.bus, e.bus2} {
+			if err := b.EnsureStream(ctx, e.source); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if msg, err := updates.NextMsg(300 * time.Millisecond); err == nil {
+			t.Errorf("EnsureStream of an unchanged stream updated it: %s", msg.Data)
+		}
+		other := NewBus(e.bus.nc, e.js, Options{MaxAge: time.Hour})
+		if err := other.EnsureStream(ctx, e.source); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := updates.NextMsg(5 * time.Second); err != nil {
+			t.Errorf("EnsureStream with another MaxAge: no update advisory (%v)", err)
+		}
+		s, err := e.js.Stream(ctx, StreamOf(e.source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.MaxAge; got != time.Hour {
+			t.Errorf("MaxAge after EnsureStream with 1h = %v", got)
+		}
+	},
 	"ConsumerCreatesMissingStream": func(t *testing.T, e *env) {
 		var rec recorder
 		consume(t, e.bus2, e.config("early"), rec.handle) // before the publisher ensured its stream
