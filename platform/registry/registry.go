@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/souk/souk/platform/broker"
 	"github.com/souk/souk/platform/fault"
 )
 
@@ -86,7 +87,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Registry, 
 	if opts.Heartbeat <= 0 || opts.Heartbeat >= opts.Lease {
 		return nil, fault.Invalidf("registry heartbeat %s must be positive and below the lease %s", opts.Heartbeat, opts.Lease)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := broker.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      opts.Bucket,
 		Description: "souk service registry: <service>.<id> -> instance lease",
 		History:     1,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/souk/souk/platform/broker"
 )
 
 // LoginBucket is the NATS KV bucket where every gateway instance counts
@@ -44,7 +46,7 @@ func newLoginCounter(ctx context.Context, js jetstream.JetStream, bucket string,
 	if replicas < 1 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := broker.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "souk gateway: login attempts per address and account, per minute",
 		History:     1,
