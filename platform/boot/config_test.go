@@ -3,11 +3,21 @@ package boot
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/souk/souk/platform/authn"
 )
+
+// validEnv is the environment of a valid configuration (the settings
+// ConfigFromEnv requires) with extra on top, and a getenv over it; a test
+// may change the map afterwards.
+func validEnv(extra map[string]string) (map[string]string, func(string) string) {
+	env := map[string]string{"SOUK_NATS_URL": "nats://127.0.0.1:1", "SOUK_SERVICE_SECRET": "0123456789abcdef"}
+	maps.Copy(env, extra)
+	return env, func(k string) string { return env[k] }
+}
 
 func TestConfigAdvertise(t *testing.T) {
 	tests := []struct {
@@ -29,11 +39,8 @@ func TestConfigAdvertise(t *testing.T) {
 		{"both", map[string]string{"SOUK_ADVERTISE_HOST": "10.1.2.3", "SOUK_ADVERTISE_ADDR": "10.1.2.3:8080", "SOUK_HTTP_ADDR": ":8080"}, "", false},
 	}
 	for _, tt := range tests {
-		env := map[string]string{"SOUK_NATS_URL": "nats://127.0.0.1:1", "SOUK_SERVICE_SECRET": "0123456789abcdef"}
-		for k, v := range tt.env {
-			env[k] = v
-		}
-		c, err := ConfigFromEnv("order", func(k string) string { return env[k] })
+		_, getenv := validEnv(tt.env)
+		c, err := ConfigFromEnv("order", getenv)
 		if (err == nil) != tt.ok || (tt.ok && c.AdvertiseAddr != tt.want) {
 			t.Errorf("%s: AdvertiseAddr %q, err %v; want %q, ok %v", tt.name, c.AdvertiseAddr, err, tt.want, tt.ok)
 		}
@@ -41,8 +48,7 @@ func TestConfigAdvertise(t *testing.T) {
 }
 
 func TestConfigAcceptServiceSecret(t *testing.T) {
-	env := map[string]string{"SOUK_NATS_URL": "nats://127.0.0.1:1", "SOUK_SERVICE_SECRET": "0123456789abcdef", "SOUK_SERVICE_SECRET_ACCEPT": "fedcba9876543210"}
-	getenv := func(k string) string { return env[k] }
+	env, getenv := validEnv(map[string]string{"SOUK_SERVICE_SECRET_ACCEPT": "fedcba9876543210"})
 	if c, err := ConfigFromEnv("order", getenv); err != nil || c.AcceptServiceSecret != "fedcba9876543210" {
 		t.Fatalf("AcceptServiceSecret %q, %v", c.AcceptServiceSecret, err)
 	}
@@ -69,12 +75,7 @@ func TestVerifierAcceptsRotatedSecret(t *testing.T) {
 }
 
 func TestConfigPprofAddr(t *testing.T) {
-	env := map[string]string{
-		"SOUK_NATS_URL":       "nats://127.0.0.1:1",
-		"SOUK_SERVICE_SECRET": "0123456789abcdef",
-		"SOUK_PPROF_ADDR":     "127.0.0.1:0",
-	}
-	getenv := func(k string) string { return env[k] }
+	env, getenv := validEnv(map[string]string{"SOUK_PPROF_ADDR": "127.0.0.1:0"})
 	c, err := ConfigFromEnv("gateway", getenv)
 	if err != nil || c.PprofAddr != "127.0.0.1:0" {
 		t.Fatalf("SOUK_PPROF_ADDR: got %q, %v; want 127.0.0.1:0", c.PprofAddr, err)
@@ -93,12 +94,7 @@ func TestConfigPprofAddr(t *testing.T) {
 }
 
 func TestConfigProcs(t *testing.T) {
-	env := map[string]string{
-		"SOUK_NATS_URL":           "nats://127.0.0.1:1",
-		"SOUK_SERVICE_SECRET":     "0123456789abcdef",
-		"SOUK_GATEWAY_GOMAXPROCS": "1",
-	}
-	getenv := func(k string) string { return env[k] }
+	env, getenv := validEnv(map[string]string{"SOUK_GATEWAY_GOMAXPROCS": "1"})
 	if c, err := ConfigFromEnv("gateway", getenv); err != nil || c.Procs != 1 {
 		t.Fatalf("gateway: Procs %d, %v; want 1", c.Procs, err)
 	}
