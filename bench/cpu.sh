@@ -12,11 +12,13 @@
 #   RATE=300 ROUNDS=3 VARIANTS="default: one-p:GOMAXPROCS=1" bash bench/cpu.sh
 #   PROFILE=1 bash bench/cpu.sh        # then: go tool pprof OUT/<variant>-1/order.pprof
 #   VARIANTS="before:SOUK_BIN=/tmp/old/souk after:" bash bench/cpu.sh   # two builds side by side
+#   MIX=product=100 RATE=500 bash bench/cpu.sh   # another journey mix: CPU per journey
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_lock
 RATE=${RATE:-250}
+MIX=${MIX:-order=100}
 DURATION=${DURATION:-30}
 WINDOW=${WINDOW:-15}
 ROUNDS=${ROUNDS:-2}
@@ -46,7 +48,7 @@ run() { # variant env round
   local up=$!
   wait_ready "$dir/up.log" "$up" || { kill -TERM $up 2>/dev/null; wait $up; exit 1; }
   sleep 1
-  "$SOUK" load --gateway "http://$ADDR" --mix order=100 --rate "$RATE" --duration "${DURATION}s" --users 100 --json > "$dir/load.json" 2> "$dir/load.err" &
+  "$SOUK" load --gateway "http://$ADDR" --mix "$MIX" --rate "$RATE" --duration "${DURATION}s" --users 100 --json > "$dir/load.json" 2> "$dir/load.err" &
   local load=$!
   # The window starts after the load's set-up (100 sign-ups and log-ins:
   # argon2id in auth, no orders yet), at its first progress line.
@@ -76,9 +78,9 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-python3 - "$OUT" "$RATE" "$WINDOW" "$ROUNDS" $VARIANTS <<'PY'
+python3 - "$OUT" "$RATE" "$WINDOW" "$ROUNDS" "$MIX" $VARIANTS <<'PY'
 import json, sys
-out, rate, window, rounds, *variants = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:]
+out, rate, window, rounds, mix, *variants = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], *sys.argv[6:]
 hz = 100
 def ticks(path):
     t = {}
@@ -86,7 +88,7 @@ def ticks(path):
         _, name, v = line.split()
         t[name] = t.get(name, 0) + int(v)
     return t
-res = {"rate": rate, "window_s": window, "rounds": []}
+res = {"rate": rate, "mix": mix, "window_s": window, "rounds": []}
 names = [v.split(":")[0] for v in variants]
 for r in range(1, rounds + 1):
     for n in names:
@@ -94,16 +96,17 @@ for r in range(1, rounds + 1):
         a, b = ticks(f"{d}/cpu0"), ticks(f"{d}/cpu1")
         per = {k: round((b.get(k, 0) - a[k]) / hz * 1000 / (rate * window), 3) for k in a}
         load = json.load(open(f"{d}/load.json"))
-        res["rounds"].append({"variant": n, "round": r, "cpu_ms_per_order": per, "total": round(sum(per.values()), 2),
+        res["rounds"].append({"variant": n, "round": r, "cpu_ms_per_journey": per, "total": round(sum(per.values()), 2),
                               "errors": load["errors"], "p50_ms": load["latency_ms"]["p50"], "p99_ms": load["latency_ms"]["p99"]})
 json.dump(res, open(f"{out}/cpu.json", "w"), indent=1)
-procs = sorted({k for x in res["rounds"] for k in x["cpu_ms_per_order"]}, key=lambda k: -max(x["cpu_ms_per_order"].get(k, 0) for x in res["rounds"]))
+procs = sorted({k for x in res["rounds"] for k in x["cpu_ms_per_journey"]}, key=lambda k: -max(x["cpu_ms_per_journey"].get(k, 0) for x in res["rounds"]))
 cols = [f'{x["variant"]} r{x["round"]}' for x in res["rounds"]]
-print(f"CPU ms per order at {rate:g} orders/s, over {window:g} s of each run")
+unit = "order" if mix == "order=100" else "journey"
+print(f"CPU ms per {unit} at {rate:g} {unit}s/s (mix {mix}), over {window:g} s of each run")
 w = max(14, max(len(c) for c in cols) + 2)
 print(f'{"process":16}' + "".join(f"{c:>{w}}" for c in cols))
 for p in procs:
-    print(f"{p:16}" + "".join(f'{x["cpu_ms_per_order"].get(p, 0):{w}.2f}' for x in res["rounds"]))
+    print(f"{p:16}" + "".join(f'{x["cpu_ms_per_journey"].get(p, 0):{w}.2f}' for x in res["rounds"]))
 print(f'{"TOTAL":16}' + "".join(f'{x["total"]:{w}.2f}' for x in res["rounds"]))
 print(f'{"p50 / p99 ms":16}' + "".join(f'{x["p50_ms"]:.0f} / {x["p99_ms"]:.0f}'.rjust(w) for x in res["rounds"]))
 print(f'{"errors":16}' + "".join(f'{x["errors"]:{w}d}' for x in res["rounds"]))
