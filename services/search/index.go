@@ -35,6 +35,8 @@ type Index struct {
 	// mu makes "compare versions, then write" atomic per index; writes are
 	// rare next to searches, which do not take it.
 	mu sync.Mutex
+	// results caches recent query results until the next write.
+	results *resultCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -47,7 +49,7 @@ func OpenIndex(path string) (*Index, error) {
 	if err == nil {
 		schema, gerr := idx.GetInternal(keySchema)
 		if gerr == nil && string(schema) == schemaVersion {
-			return &Index{idx: idx}, nil
+			return newIndex(idx), nil
 		}
 		// Another schema, or none (a crash right after creation): a read
 		// model is rebuilt rather than migrated.
@@ -66,7 +68,11 @@ func OpenIndex(path string) (*Index, error) {
 		_ = idx.Close()
 		return nil, fmt.Errorf("create index %s: %w", path, err)
 	}
-	return &Index{idx: idx}, nil
+	return newIndex(idx), nil
+}
+
+func newIndex(idx bleve.Index) *Index {
+	return &Index{idx: idx, results: newResultCache(maxCacheBytes)}
 }
 
 // Close closes the index; calling it again does nothing (bleve panics on
@@ -134,6 +140,9 @@ func (x *Index) Upsert(p Product) (applied bool, err error) {
 		return false, fmt.Errorf("index product %s: %w", p.ID, err)
 	}
 	b.SetInternal(versionKey(p.ID), []byte(strconv.FormatInt(p.Version, 10)))
+	// After the batch, failed or not (it may have been applied in part):
+	// cached results from before it are stale.
+	defer x.results.bump()
 	if err := x.idx.Batch(b); err != nil {
 		return false, fmt.Errorf("index product %s: %w", p.ID, err)
 	}
@@ -157,7 +166,29 @@ func (x *Index) version(id string) (int64, error) {
 }
 
 // Search returns up to limit products matching q, best first (ties by id).
+// A query asked before, with no write to the index since, is answered from
+// the cache.
 func (x *Index) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
+	key := resultKey{q: q, limit: limit}
+	hits, gen, ok := x.results.get(key)
+	if ok {
+		return hits, nil
+	}
+	hits, err := x.search(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	x.results.put(key, gen, hits)
+	return hits, nil
+}
+
+// CacheStats returns how many searches the result cache answered, and how
+// many it did not.
+func (x *Index) CacheStats() (hits, misses uint64) {
+	return x.results.hits.Load(), x.results.misses.Load()
+}
+
+func (x *Index) search(ctx context.Context, q string, limit int) ([]Hit, error) {
 	req := bleve.NewSearchRequestOptions(buildQuery(q), limit, 0, false)
 	req.Fields = []string{"name", "description", "price_cents", "currency"}
 	req.SortBy([]string{"-_score", "_id"})

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/souk/souk/platform/boot"
 	"github.com/souk/souk/platform/rpc"
 )
@@ -40,6 +42,16 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		return fmt.Errorf("start search: %w", err)
 	}
 	svc := NewService(idx)
+	in.Metrics.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "souk_search_cache_hits_total",
+			Help: "Searches answered from the result cache.",
+		}, func() float64 { h, _ := idx.CacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "souk_search_cache_misses_total",
+			Help: "Searches that queried the index (and cached the result).",
+		}, func() float64 { _, m := idx.CacheStats(); return float64(m) }),
+	)
 	in.Go(func(ctx context.Context) error { return in.Bus.Consume(ctx, consumer, svc.HandleCatalogEvent) })
 	in.Go(func(ctx context.Context) error { return backfill(ctx, svc, catalogPages(in.RPC), in.Log) })
 	return in.Run(ctx, NewHandler(svc, in.Log))

@@ -122,13 +122,16 @@ func TestUpdateChangesResultsAndOldVersionsAreIgnored(t *testing.T) {
 	ctx := context.Background()
 	v1 := Product{ID: "p1", Name: "Blue Mug", Description: "Ceramic", PriceCents: 1000, Currency: "EUR", Version: 1}
 	v2 := Product{ID: "p1", Name: "Green Teapot", Description: "Cast iron", PriceCents: 3000, Currency: "EUR", Version: 2}
-	for _, ev := range []events.Event{
-		productEvent(t, EventProductCreated, v1),
-		productEvent(t, EventProductUpdated, v2),
-	} {
-		if err := svc.HandleCatalogEvent(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
+	if err := svc.HandleCatalogEvent(ctx, productEvent(t, EventProductCreated, v1)); err != nil {
+		t.Fatal(err)
+	}
+	// Searched before the update too, so a result cached then must not
+	// outlive it.
+	if got := ids(search(t, svc, "mug")); len(got) != 1 {
+		t.Errorf("before the update, mug finds %v, want p1", got)
+	}
+	if err := svc.HandleCatalogEvent(ctx, productEvent(t, EventProductUpdated, v2)); err != nil {
+		t.Fatal(err)
 	}
 	if got := ids(search(t, svc, "mug")); len(got) != 0 {
 		t.Errorf("after the update, mug finds %v, want nothing", got)
