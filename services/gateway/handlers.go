@@ -26,6 +26,7 @@ type deps struct {
 	reg         *registry.Registry
 	bus         *events.Bus
 	pageTimeout time.Duration
+	parts       *fanOut                  // runs a composed page's calls
 	breakers    func() map[string]string // the gateway's own, per service
 }
 
@@ -82,19 +83,17 @@ func (d *deps) productPage(ctx *fasthttp.RequestCtx, r *request) {
 		productErr, stockErr, recsErr error
 		wg                            sync.WaitGroup
 	)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		productErr = d.rpc.Do(c, "catalog", rpc.Call{Method: "GET", Path: "/api/v1/products/" + esc, Idempotent: true}, &product)
-	}()
-	go func() {
+	// Two parts on other goroutines, the product on this one.
+	wg.Add(2)
+	d.parts.run(func() {
 		defer wg.Done()
 		stockErr = d.rpc.Do(c, "inventory", rpc.Call{Method: "GET", Path: "/api/v1/inventory/" + esc, Idempotent: true}, &stock)
-	}()
-	go func() {
+	})
+	d.parts.run(func() {
 		defer wg.Done()
 		recsErr = d.rpc.Do(c, "recommendation", rpc.Call{Method: "GET", Path: "/api/v1/recommendations/" + esc, Query: url.Values{"limit": {"4"}}, Idempotent: true}, &recs)
-	}()
+	})
+	productErr = d.rpc.Do(c, "catalog", rpc.Call{Method: "GET", Path: "/api/v1/products/" + esc, Idempotent: true}, &product)
 	wg.Wait()
 	if productErr != nil {
 		writeProblem(ctx, withID(fault.ToProblem(productErr), r))
