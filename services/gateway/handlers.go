@@ -17,6 +17,7 @@ import (
 	"github.com/souk/souk/platform/registry"
 	"github.com/souk/souk/platform/rpc"
 	"github.com/souk/souk/platform/telemetry"
+	"github.com/souk/souk/platform/workers"
 	"github.com/souk/souk/services"
 )
 
@@ -26,7 +27,7 @@ type deps struct {
 	reg         *registry.Registry
 	bus         *events.Bus
 	pageTimeout time.Duration
-	parts       *fanOut                  // runs a composed page's calls
+	parts       *workers.Pool            // runs a composed page's calls
 	breakers    func() map[string]string // the gateway's own, per service
 }
 
@@ -85,11 +86,11 @@ func (d *deps) productPage(ctx *fasthttp.RequestCtx, r *request) {
 	)
 	// Two parts on other goroutines, the product on this one.
 	wg.Add(2)
-	d.parts.run(func() {
+	d.parts.Go(func() {
 		defer wg.Done()
 		stockErr = d.rpc.Do(c, "inventory", rpc.Call{Method: "GET", Path: "/api/v1/inventory/" + esc, Idempotent: true}, &stock)
 	})
-	d.parts.run(func() {
+	d.parts.Go(func() {
 		defer wg.Done()
 		recsErr = d.rpc.Do(c, "recommendation", rpc.Call{Method: "GET", Path: "/api/v1/recommendations/" + esc, Query: url.Values{"limit": {"4"}}, Idempotent: true}, &recs)
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/souk/souk/platform/boot"
 	"github.com/souk/souk/platform/fault"
 	"github.com/souk/souk/platform/telemetry"
+	"github.com/souk/souk/platform/workers"
 	"github.com/souk/souk/web"
 )
 
@@ -113,7 +114,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer) erro
 		Help: "Login limit checks decided by this instance alone because the shared count could not be reached.",
 	}, func() float64 { return float64(g.loginFallbacks.Load()) }))
 	g.routes.Store(&table)
-	d := &deps{rpc: in.RPC, reg: in.Registry, bus: in.Bus, pageTimeout: gcfg.PageTimeout, parts: newFanOut(ctx, 256), breakers: g.ups.breakers}
+	d := &deps{rpc: in.RPC, reg: in.Registry, bus: in.Bus, pageTimeout: gcfg.PageTimeout, parts: workers.New(256, time.Minute), breakers: g.ups.breakers}
 	ops := fasthttpadaptor.NewFastHTTPHandler(in.Handler(http.NotFoundHandler()))
 	g.serveOps = ops
 	site := fasthttpadaptor.NewFastHTTPHandler(web.Handler())

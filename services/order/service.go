@@ -16,6 +16,7 @@ import (
 	"github.com/souk/souk/platform/fault"
 	"github.com/souk/souk/platform/faultinject"
 	"github.com/souk/souk/platform/sqlstore"
+	"github.com/souk/souk/platform/workers"
 	"github.com/souk/souk/services/payment"
 )
 
@@ -48,6 +49,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	running sync.WaitGroup // sagas detached from their requests
+	sagas   *workers.Pool  // runs them
 }
 
 // NewService returns a Service.
@@ -73,7 +75,8 @@ func NewService(opts Options) *Service {
 	store := NewStore(opts.DB)
 	return &Service{
 		store: store, catalog: opts.Catalog, opts: opts, now: opts.Now, log: opts.Log,
-		saga: &Saga{store: store, inventory: opts.Inventory, payments: opts.Payments, now: opts.Now, lease: opts.Lease, log: opts.Log, faults: opts.Faults, notify: opts.Notify},
+		sagas: workers.New(256, time.Minute),
+		saga:  &Saga{store: store, inventory: opts.Inventory, payments: opts.Payments, now: opts.Now, lease: opts.Lease, log: opts.Log, faults: opts.Faults, notify: opts.Notify},
 	}
 }
 
@@ -150,7 +153,8 @@ func (s *Service) price(ctx context.Context, p *authn.Principal, req PlaceReques
 
 // drive runs the saga detached from the request, so a client that hangs up
 // or a request deadline never cuts a step in half, and waits for it up to
-// the checkout timeout.
+// the checkout timeout. The saga runs on a pooled goroutine, whose stack
+// has grown already (see platform/workers).
 func (s *Service) drive(ctx context.Context, o Order, card *payment.Card) (Order, error) {
 	type result struct {
 		o   Order
@@ -159,7 +163,7 @@ func (s *Service) drive(ctx context.Context, o Order, card *payment.Card) (Order
 	done := make(chan result, 1)
 	sagaCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.SagaTimeout)
 	s.running.Add(1)
-	go func() {
+	s.sagas.Go(func() {
 		defer s.running.Done()
 		defer cancel()
 		final, err := s.saga.Run(sagaCtx, o, card)
@@ -167,7 +171,7 @@ func (s *Service) drive(ctx context.Context, o Order, card *payment.Card) (Order
 			s.log.WarnContext(sagaCtx, "saga paused; recovery will resume it", "order_id", o.ID, "step", final.Step, "err", err)
 		}
 		done <- result{final, err}
-	}()
+	})
 	wait := time.NewTimer(s.opts.CheckoutTimeout)
 	defer wait.Stop()
 	select {
