@@ -47,6 +47,12 @@
 // bleve's query-string syntax, so quotes, operators and any unicode in q
 // are just text. q is 1 to 200 characters; only its first 8 words get
 // prefix and fuzzy matching, which bounds the cost of a query.
+//
+// Results are cached per query and limit until the next write to the
+// index (a generation bumped after each write), so a repeated query
+// costs a map lookup and never answers from before a write that had
+// returned when it began. Fuzzy matching is what makes a miss costly:
+// bleve builds a Levenshtein automaton per word and field.
 package search
 
 import (
