@@ -18,7 +18,7 @@ import (
 	"github.com/souk/souk/sampledata"
 )
 
-func newService(t *testing.T) (*Service, string) {
+func newService(t testing.TB) (*Service, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "index.bleve")
 	idx, err := OpenIndex(path)
@@ -29,7 +29,7 @@ func newService(t *testing.T) (*Service, string) {
 	return NewService(idx), path
 }
 
-func productEvent(t *testing.T, typ string, p Product) events.Event {
+func productEvent(t testing.TB, typ string, p Product) events.Event {
 	t.Helper()
 	ev, err := events.New(typ, "catalog", p.ID, p)
 	if err != nil {
@@ -39,7 +39,7 @@ func productEvent(t *testing.T, typ string, p Product) events.Event {
 }
 
 // feedSamples indexes the sample catalog through PRODUCT_CREATED events.
-func feedSamples(t *testing.T, svc *Service) {
+func feedSamples(t testing.TB, svc *Service) {
 	t.Helper()
 	for _, sp := range sampledata.Products {
 		p := Product{ID: sp.ID, Name: sp.Name, Description: sp.Description, PriceCents: sp.PriceCents, Currency: sp.Currency, Version: 1}
