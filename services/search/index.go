@@ -222,7 +222,8 @@ const (
 
 // buildQuery returns the query for the user's text q: a match of its words
 // (analysed like the fields) in name and description, plus prefix and
-// fuzzy matches of its first words. Nothing in q is syntax.
+// fuzzy matches of its first words (prefixes of up to maxExpandedWords,
+// typos in up to maxFuzzyWords distinct words). Nothing in q is syntax.
 func buildQuery(q string) query.Query {
 	var qs []query.Query
 	for _, f := range []struct {
@@ -234,12 +235,14 @@ func buildQuery(q string) query.Query {
 		m.SetBoost(f.boost)
 		qs = append(qs, m)
 	}
+	fuzzyWords := map[string]bool{}
 	for _, w := range words(q) {
 		n := len([]rune(w))
 		if n >= 2 {
 			qs = append(qs, prefix(w, "name", boostNamePrefix), prefix(w, "description", boostDescPrefix))
 		}
-		if n >= 4 {
+		if n >= 4 && !fuzzyWords[w] && len(fuzzyWords) < maxFuzzyWords {
+			fuzzyWords[w] = true
 			fuzz := 1
 			if n >= 8 {
 				fuzz = 2
