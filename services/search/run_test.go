@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,18 @@ func TestRunWithCatalog(t *testing.T) {
 	}
 	if got := info.CachedInfo().Delivered.Stream; got < 31 {
 		t.Errorf("durable delivered up to %d, want past the 30 seeds and the update", got)
+	}
+	// The result cache reports on /metrics.
+	resp, err := http.Get("http://" + reg.Instances("search")[0].Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"souk_search_cache_hits_total", "souk_search_cache_misses_total"} {
+		if !strings.Contains(string(body), "\n"+name+" ") {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 }
 
