@@ -35,6 +35,39 @@ def proc_cpu(pid):
     return total / TICK
 
 
+def proc_tree(pid):
+    """pid and all its descendants (nginx's workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def proc_io(pid):
+    """(read-family syscalls, write-family syscalls, voluntary context
+    switches) of pid's tree so far, from /proc/<pid>/io and the threads'
+    status. read(2) and writev(2) count; recvfrom(2), which nginx reads
+    with, does not."""
+    r = w = vcs = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/io") as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+            r, w = r + int(io["syscr"]), w + int(io["syscw"])
+            for t in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    vcs += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.M).group(1))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return r, w, vcs
+
+
 def machine_cpu():
     """(busy, steal) seconds of the whole machine so far, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -92,7 +125,7 @@ def wrk(url, header, duration, conns, threads):
 
 def main():
     ap = argparse.ArgumentParser()
-    for f in ("out", "direct", "nginx", "gateway", "token", "pprof", "gateway_env"):
+    for f in ("out", "direct", "nginx", "gateway", "evloop", "token", "pprof", "gateway_env"):
         ap.add_argument("--" + f.replace("_", "-"), default="")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
@@ -113,6 +146,10 @@ def main():
         "nginx-auth": (a.nginx + PATH, bearer, "nginx"),
         "gateway-auth": (a.gateway + AUTH_PATH, bearer, "gateway"),
     }
+    if a.evloop:
+        # bench/evloop: the I/O model alone (an event loop per core, no
+        # routing, limits or breakers), to show what it is worth.
+        targets["evloop"] = (a.evloop + PATH, "", "evloop")
     names = list(targets)
 
     # Every target answers 200 before anything is measured, then a warm-up.
@@ -131,16 +168,23 @@ def main():
             url, header, _ = targets[name]
             waited, idle_busy = wait_quiet(a.quiet, 30)
             before = {k: proc_cpu(p) for k, p in pids.items()}
+            proxy = targets[name][2]
+            io0 = proc_io(pids[proxy]) if proxy in pids else None
             m0, st0, w0 = *machine_cpu(), children_cpu()
             t0 = time.monotonic()
             text = wrk(url, header, a.duration, a.conns, a.threads)
             wall = time.monotonic() - t0
             after = {k: proc_cpu(p) for k, p in pids.items()}
+            io1 = proc_io(pids[proxy]) if proxy in pids else None
             m1, st1, w1 = *machine_cpu(), children_cpu()
             r = parse_wrk(text)
             r.update(target=name, round=rnd + 1, wall_s=round(wall, 2))
             r["cpu_us_per_req"] = {k: round((after[k] - before[k]) / r["requests"] * 1e6, 2) for k in pids}
             r["cpu_us_per_req"]["wrk"] = round((w1 - w0) / r["requests"] * 1e6, 2)
+            if io0 and name != "direct":
+                # System calls and sleeps of the proxy per request.
+                r["proxy_per_req"] = dict(zip(("reads", "writes", "voluntary_switches"),
+                                              (round((y - x) / r["requests"], 3) for x, y in zip(io0, io1))))
             r["cpu_cores"] = {k: round((after[k] - before[k]) / wall, 2) for k in pids}
             r["cpu_cores"]["wrk"] = round((w1 - w0) / wall, 2)
             ours = sum(after[k] - before[k] for k in pids) + (w1 - w0)
@@ -186,6 +230,8 @@ def main():
             "cpu_us_per_req": {k: statistics.median(r["cpu_us_per_req"][k] for r in rs) for k in rs[0]["cpu_us_per_req"]},
             "other_load_cores": statistics.median(r["machine"]["other_cores"] for r in rs),
             "errors": sum(r["non_2xx"] + r["socket_errors"] for r in rs),
+            "proxy_per_req": {k: statistics.median(r["proxy_per_req"][k] for r in rs) for k in rs[0]["proxy_per_req"]}
+            if "proxy_per_req" in rs[0] else None,
         }
 
     s = {n: summary(n) for n in names}
@@ -205,6 +251,9 @@ def main():
         "nginx/direct": round_ratios("nginx", "direct"),
         "gateway/direct": round_ratios("gateway", "direct"),
     }
+    if "evloop" in targets:
+        ratios["evloop/nginx"] = round_ratios("evloop", "nginx")
+        ratios["gateway/evloop"] = round_ratios("gateway", "evloop")
     result = {
         "method": {"wrk": f"-t{a.threads} -c{a.conns} -d{a.duration}s", "rounds": a.rounds, "path": PATH,
                    "auth_path": AUTH_PATH, "cpus": os.cpu_count(), "gateway_env": a.gateway_env,
@@ -225,6 +274,11 @@ def main():
         print(f"{n:13s} {x['rps']['median']:12.0f} {x['rps']['min']:7.0f}-{x['rps']['max']:<7.0f} {x['p99_ms']['median']:7.2f} "
               f"{cpu:12.1f} {x['cpu_us_per_req'].get('auth', 0):11.1f} {x['cpu_us_per_req']['wrk']:10.1f} "
               f"{x['other_load_cores']:10.2f} {x['errors']:6d}")
+    print(f"\n{'proxy per request':18s} {'reads':>6s} {'writes':>6s} {'sleeps':>6s}   (read(2)/write(2)/writev(2) calls and voluntary context switches; nginx reads with recvfrom(2), not counted)")
+    for n in names:
+        x = s[n]["proxy_per_req"]
+        if x:
+            print(f"{n:18s} {x['reads']:6.2f} {x['writes']:6.2f} {x['voluntary_switches']:6.2f}")
     print()
     for k, v in ratios.items():
         print(f"{k:24s} {v['median']:.3f}  (rounds {', '.join(f'{x:.3f}' for x in v['rounds'])})")

@@ -10,6 +10,10 @@
 #   nginx-auth    as nginx, with a user's bearer token (nginx does not check it)
 #   gateway-auth  wrk → gateway route "auth: user" (token verified, then
 #                 rewritten to /.well-known/jwks.json) → auth instance
+#   evloop        wrk → bench/evloop → auth instance: an experiment, a bare
+#                 pass-through proxy on one epoll event loop per core (what
+#                 the I/O model alone is worth; EVLOOP=0 leaves it out,
+#                 EVLOOP_LOOPS sets its loops, default one per core as nginx)
 #
 # The gateway runs with SOUK_GATEWAY_RATE=0 and SOUK_GATEWAY_ANON_RATE=0 (no
 # rate limits: wrk is one client at one address) and nginx has no limits
@@ -41,6 +45,8 @@ done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 bench_build "$OUT"
+EVLOOP=${EVLOOP:-1}
+[ "$EVLOOP" = 0 ] || go build -o "$OUT/evloop" ./bench/evloop
 ADDR=${ADDR:-127.0.0.1:$(free_port)}
 PPROF=127.0.0.1:$(free_port)
 
@@ -140,8 +146,19 @@ NGINX_PID=$!
 pids+=("$NGINX_PID")
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/.well-known/jwks.json" && break; sleep 0.1; done
 
+EVLOOP_URL="" EVLOOP_PID=""
+if [ "$EVLOOP" != 0 ]; then
+  EVLOOP_PORT=$(free_port)
+  "$OUT/evloop" -listen "127.0.0.1:$EVLOOP_PORT" -upstream "$AUTH" -loops "${EVLOOP_LOOPS:-$(nproc)}" \
+    -log "$OUT/evloop-access.log" > "$OUT/evloop.log" 2>&1 &
+  EVLOOP_PID=$!
+  pids+=("$EVLOOP_PID")
+  EVLOOP_URL="http://127.0.0.1:$EVLOOP_PORT"
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "$EVLOOP_URL/.well-known/jwks.json" && break; sleep 0.1; done
+fi
+
 cat > "$OUT/env.sh" <<EOF
-ADDR=$ADDR AUTH=$AUTH NGINX=127.0.0.1:$NGINX_PORT PPROF=$PPROF GW_PID=$GW_PID AUTH_PID=$AUTH_PID NGINX_PID=$NGINX_PID UP_PID=$up
+ADDR=$ADDR AUTH=$AUTH NGINX=127.0.0.1:$NGINX_PORT PPROF=$PPROF GW_PID=$GW_PID AUTH_PID=$AUTH_PID NGINX_PID=$NGINX_PID UP_PID=$up EVLOOP=$EVLOOP_URL EVLOOP_PID=$EVLOOP_PID
 NATS_URL=$(grep -o 'url=nats://[0-9.:]*' "$OUT/up.log" | head -1 | cut -d= -f2)
 TOKEN=$TOKEN
 EOF
@@ -158,4 +175,5 @@ fi
 python3 bench/gateway.py --out "$OUT" --rounds "$ROUNDS" --duration "$DURATION" --conns "$CONNS" --threads "$THREADS" \
   --direct "http://$AUTH" --nginx "http://127.0.0.1:$NGINX_PORT" --gateway "http://$ADDR" --token "$TOKEN" \
   --pid "auth=$AUTH_PID" --pid "gateway=$GW_PID" --pid "nginx=$NGINX_PID" --pid "launcher=$up" \
+  ${EVLOOP_PID:+--evloop "$EVLOOP_URL" --pid "evloop=$EVLOOP_PID"} \
   --pprof "$([ "$PROFILE" = 1 ] && echo "$PPROF")" --gateway-env "$GATEWAY_ENV"
