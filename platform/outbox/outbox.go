@@ -2,7 +2,9 @@ package outbox
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -158,19 +160,49 @@ func (t Table) MarkPublished(ctx context.Context, seqs []int64) error {
 	return markPublished(ctx, t.DB, "outbox", "seq", seqs)
 }
 
-// Prune deletes rows published before the retention, except the newest
-// row: on SQLite a new row's seq is one more than the highest left, and a
-// seq must never go back (OrderedSource).
+// pruneBatch bounds each delete of Prune, so that pruning never holds the
+// write lock long enough to stall the service's own transactions.
+const pruneBatch = 1000
+
+// Prune deletes the rows published before the retention, oldest first, in
+// batches of their own transactions. It stops at the first row, in seq
+// order, that is unpublished or recent, so it reads only the rows it
+// deletes (there is no index on published_at: a scan of the whole table,
+// an hour of events, every minute would hold the write lock for that long
+// under load); a row published out of seq order (PostgreSQL) waits for
+// the rows before it. It keeps the newest row: on SQLite a new row's seq
+// is one more than the highest left, and a seq must never go back
+// (OrderedSource).
 func (t Table) Prune(ctx context.Context, now time.Time) error {
 	ret := t.Retention
 	if ret == 0 {
 		ret = time.Hour
 	}
-	_, err := t.DB.Exec(ctx, `DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ? AND seq < (SELECT MAX(seq) FROM outbox)`, now.Add(-ret).UnixMilli())
+	var end int64 // delete below this seq
+	err := t.DB.QueryRow(ctx, `SELECT seq FROM outbox WHERE published_at IS NULL OR published_at >= ? ORDER BY seq LIMIT 1`,
+		now.Add(-ret).UnixMilli()).Scan(&end)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = t.DB.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM outbox`).Scan(&end)
+	}
 	if err != nil {
 		return fmt.Errorf("outbox prune: %w", err)
 	}
-	return nil
+	for {
+		res, err := t.DB.Exec(ctx, `DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq < ? ORDER BY seq LIMIT ?)`, end, pruneBatch)
+		if err != nil {
+			return fmt.Errorf("outbox prune: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("outbox prune: %w", err)
+		}
+		if n < pruneBatch {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
 }
 
 // MarkPublishedIn sets published_at on the rows of table whose column is in

@@ -570,6 +570,49 @@ func TestPruneKeepsNewestRow(t *testing.T) {
 	})
 }
 
+// Prune deletes the oldest rows only up to the first row to keep: an old
+// published row after an unpublished one stays until that one goes, and
+// more rows than one batch are all deleted.
+func TestPruneDeletesThePrefixInBatches(t *testing.T) {
+	sqlstoretest.Each(t, func(t *testing.T, open func(fs.FS) *sqlstore.DB) {
+		db := open(nil)
+		ctx := context.Background()
+		now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		old := now.Add(-2 * time.Hour).UnixMilli()
+		const many = 2500 // more than one batch
+		evs := make([]events.Event, 0, many+2)
+		for i := range many {
+			evs = append(evs, newEvent(t, fmt.Sprintf("old-%04d", i)))
+		}
+		evs = append(evs, newEvent(t, "unpublished"), newEvent(t, "old-after-unpublished"), newEvent(t, "recent"))
+		add(t, ctx, db, evs...)
+		if _, err := db.Exec(ctx, `UPDATE outbox SET published_at = ? WHERE key NOT IN ('unpublished', 'recent')`, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `UPDATE outbox SET published_at = ? WHERE key = 'recent'`, now.Add(-time.Minute).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		tbl := outbox.Table{DB: db}
+		if err := tbl.Prune(ctx, now); err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		keys := func() []string { return column[string](t, db, `SELECT key FROM outbox ORDER BY seq`) }
+		if diff := cmp.Diff([]string{"unpublished", "old-after-unpublished", "recent"}, keys()); diff != "" {
+			t.Errorf("rows after Prune (-want +got):\n%s", diff)
+		}
+		// Once the unpublished row is published (long ago), both old rows go.
+		if _, err := db.Exec(ctx, `UPDATE outbox SET published_at = ? WHERE key = 'unpublished'`, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := tbl.Prune(ctx, now); err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+		if diff := cmp.Diff([]string{"recent"}, keys()); diff != "" {
+			t.Errorf("rows after the second Prune (-want +got):\n%s", diff)
+		}
+	})
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // column returns the one column of the rows of query.
