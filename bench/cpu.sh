@@ -13,6 +13,9 @@
 #   PROFILE=1 bash bench/cpu.sh        # then: go tool pprof OUT/<variant>-1/order.pprof
 #   VARIANTS="before:SOUK_BIN=/tmp/old/souk after:" bash bench/cpu.sh   # two builds side by side
 #   MIX=product=100 RATE=500 bash bench/cpu.sh   # another journey mix: CPU per journey
+#
+# It also reports the bytes every process sent towards the disk per journey
+# (write_bytes of /proc/<pid>/io, counted when a page is dirtied).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -33,9 +36,9 @@ snap() { # pid name ticks, for the souk up tree and the load generator
   for p in $up $(pgrep -P "$up"); do
     local name
     name=$(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | awk '{print ($2 == "serve") ? $3 : "launcher"}')
-    echo "$p $name $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0)"
+    echo "$p $name $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0) $(awk '/^write_bytes/{print $2}' /proc/$p/io 2>/dev/null || echo 0)"
   done
-  echo "$load load $(awk '{print $14+$15}' /proc/$load/stat 2>/dev/null || echo 0)"
+  echo "$load load $(awk '{print $14+$15}' /proc/$load/stat 2>/dev/null || echo 0) 0"
 }
 
 run() { # variant env round
@@ -82,11 +85,11 @@ python3 - "$OUT" "$RATE" "$WINDOW" "$ROUNDS" "$MIX" $VARIANTS <<'PY'
 import json, sys
 out, rate, window, rounds, mix, *variants = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], *sys.argv[6:]
 hz = 100
-def ticks(path):
+def ticks(path, col=2):
     t = {}
     for line in open(path):
-        _, name, v = line.split()
-        t[name] = t.get(name, 0) + int(v)
+        f = line.split()
+        t[f[1]] = t.get(f[1], 0) + int(f[col])
     return t
 res = {"rate": rate, "mix": mix, "window_s": window, "rounds": []}
 names = [v.split(":")[0] for v in variants]
@@ -95,8 +98,13 @@ for r in range(1, rounds + 1):
         d = f"{out}/{n}-{r}"
         a, b = ticks(f"{d}/cpu0"), ticks(f"{d}/cpu1")
         per = {k: round((b.get(k, 0) - a[k]) / hz * 1000 / (rate * window), 3) for k in a}
+        # Bytes the processes sent towards the disk (/proc/<pid>/io
+        # write_bytes, counted when a page is dirtied), per journey.
+        wa, wb = ticks(f"{d}/cpu0", 3), ticks(f"{d}/cpu1", 3)
+        disk_by = {k: round((wb.get(k, 0) - wa[k]) / 1024 / (rate * window), 1) for k in wa}
+        disk_kb = round(sum(disk_by.values()), 1)
         load = json.load(open(f"{d}/load.json"))
-        res["rounds"].append({"variant": n, "round": r, "cpu_ms_per_journey": per, "total": round(sum(per.values()), 2),
+        res["rounds"].append({"variant": n, "round": r, "cpu_ms_per_journey": per, "total": round(sum(per.values()), 2), "disk_kb_per_journey": disk_kb, "disk_kb_by_process": disk_by,
                               "errors": load["errors"], "p50_ms": load["latency_ms"]["p50"], "p99_ms": load["latency_ms"]["p99"]})
 json.dump(res, open(f"{out}/cpu.json", "w"), indent=1)
 procs = sorted({k for x in res["rounds"] for k in x["cpu_ms_per_journey"]}, key=lambda k: -max(x["cpu_ms_per_journey"].get(k, 0) for x in res["rounds"]))
@@ -108,6 +116,7 @@ print(f'{"process":16}' + "".join(f"{c:>{w}}" for c in cols))
 for p in procs:
     print(f"{p:16}" + "".join(f'{x["cpu_ms_per_journey"].get(p, 0):{w}.2f}' for x in res["rounds"]))
 print(f'{"TOTAL":16}' + "".join(f'{x["total"]:{w}.2f}' for x in res["rounds"]))
+print(f'{"disk KB/" + unit:16}' + "".join(f'{x["disk_kb_per_journey"]:{w}.1f}' for x in res["rounds"]))
 print(f'{"p50 / p99 ms":16}' + "".join(f'{x["p50_ms"]:.0f} / {x["p99_ms"]:.0f}'.rjust(w) for x in res["rounds"]))
 print(f'{"errors":16}' + "".join(f'{x["errors"]:{w}d}' for x in res["rounds"]))
 print(f"\n{out}/cpu.json")
