@@ -911,3 +911,52 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLitePageSize: a new file gets SQLitePageSize; a file made earlier
+// with another page size keeps it and still opens, migrates and writes.
+func TestSQLitePageSize(t *testing.T) {
+	ctx := ctxT(t)
+	pageSize := func(db *sqlstore.DB) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(ctx, `PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	dir := t.TempDir()
+	fresh, err := sqlstore.Open(ctx, sqlstore.Options{Name: "fresh", DSN: filepath.Join(dir, "fresh.db"), Migrations: items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if got := pageSize(fresh); got != sqlstore.SQLitePageSize {
+		t.Errorf("new file: page_size = %d, want %d", got, sqlstore.SQLitePageSize)
+	}
+
+	oldPath := filepath.Join(dir, "old.db")
+	raw, err := sql.Open("sqlite", oldPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`PRAGMA page_size = 4096`, `PRAGMA journal_mode = WAL`, `CREATE TABLE before (x INT)`, `INSERT INTO before VALUES (1)`} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	old, err := sqlstore.Open(ctx, sqlstore.Options{Name: "old", DSN: oldPath, Migrations: items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if got := pageSize(old); got != 4096 {
+		t.Errorf("existing file: page_size = %d, want the 4096 it was made with", got)
+	}
+	if _, err := old.Exec(ctx, `INSERT INTO items (sku, qty) VALUES ('after', 2)`); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, old, `SELECT COUNT(*) FROM items`) + count(t, old, `SELECT COUNT(*) FROM before`); n != 3 {
+		t.Errorf("rows = %d, want 3 (seed, after, before)", n)
+	}
+}
