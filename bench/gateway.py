@@ -18,23 +18,6 @@ AUTH_PATH = "/bench/jwks.json"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu(pid):
-    """utime+stime of pid and all its children (nginx's workers), in seconds."""
-    total = 0
-    pids = [pid]
-    while pids:
-        p = pids.pop()
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                pids += [int(c) for c in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return total / TICK
-
-
 def proc_tree(pid):
     """pid and all its descendants (nginx's workers)."""
     out, todo = [], [pid]
@@ -47,6 +30,19 @@ def proc_tree(pid):
         except FileNotFoundError:
             pass
     return out
+
+
+def proc_cpu(pid):
+    """utime+stime of pid and all its children (nginx's workers), in seconds."""
+    total = 0
+    for p in proc_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except FileNotFoundError:
+            pass
+    return total / TICK
 
 
 def proc_io(pid):
