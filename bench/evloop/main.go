@@ -270,7 +270,7 @@ func (l *loop) request(c *conn) bool {
 		return false
 	}
 	head := c.in[:end+2] // through the last header's CRLF
-	if bytes.Contains(bytes.ToLower(head), []byte("\ncontent-length:")) || bytes.Contains(bytes.ToLower(head), []byte("\ntransfer-encoding:")) {
+	if lower := bytes.ToLower(head); bytes.Contains(lower, []byte("\ncontent-length:")) || bytes.Contains(lower, []byte("\ntransfer-encoding:")) {
 		l.closePair(c) // a body: not handled by this experiment
 		return false
 	}
